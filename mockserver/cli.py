@@ -1,0 +1,101 @@
+"""`modelux-mock`: serve the mock (seeded, empty or from a fixtures file) and export worlds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from .services import MockConfig
+
+
+def build_services(config: MockConfig, empty: bool):
+    """The world the options describe: bare org, seeded world, or a fixtures file."""
+    from .services import Services
+
+    if empty:
+        return Services.build(config)
+    from fixtures.loader import load_world
+
+    world, org, token = load_world(config)
+    return Services.build(config, world=world, org=org, token=token)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelux-mock")
+def main() -> None:
+    """Reference mock of the Modelux Management API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=4010, show_default=True, type=int)
+@click.option("--token", envvar="MODELUX_MOCK_TOKEN", help="Management key to accept (generated when omitted).")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the generated world.")
+@click.option("--empty", is_flag=True, help="Boot an organization with nothing but its management key.")
+@click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="Boot from an exported world (JSON).")
+@click.option("--anchor", help="Anchor time of the seeded world (ISO 8601; default: the current UTC hour).")
+@click.option("--scale", type=click.IntRange(min=0), help="Number of seeded requests (default about 2,500).")
+@click.option("--proxy-unreachable", is_flag=True, help="Dry-run and log replay answer 502.")
+@click.option("--webhook-max-attempts", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--webhook-backoff", default=30.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds before the first retry; doubles on each further attempt.")
+@click.option("--webhook-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds one delivery attempt may take.")
+@click.option("--webhook-allow-host", multiple=True,
+              help="Also deliver to this host (by default only loopback hosts receive webhooks).")
+@click.option("--cors-origin", multiple=True, help="Allowed browser origin (default: any).")
+@click.option("--no-validate-responses", is_flag=True, help="Skip validating responses against the spec.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreachable, webhook_max_attempts,
+          webhook_backoff, webhook_timeout, webhook_allow_host, cors_origin, no_validate_responses, threads,
+          verbose) -> None:
+    """Serve the API under /api/manage/v1 (spec at /openapi.json)."""
+    import waitress
+
+    from .app import create_app
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = MockConfig(
+        token=token, seed=seed, validate_responses=not no_validate_responses, proxy_unreachable=proxy_unreachable,
+        cors_origins=list(cors_origin) or "*", webhook_max_attempts=webhook_max_attempts,
+        webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, webhook_allow_hosts=tuple(webhook_allow_host),
+        world_seed=seed, scale=scale, anchor=anchor, fixtures=fixtures,
+    )
+    services = build_services(config, empty=empty)
+    app = create_app(config, services)
+    url = f"http://{host}:{port}"
+    click.echo("Modelux Management API mock")
+    click.echo(f"  url:          {url}/api/manage/v1")
+    click.echo(f"  spec:         {url}/openapi.json")
+    click.echo(f"  organization: {services.org.id} ({services.org.org['name']})")
+    click.echo(f"  token:        {services.token}")
+    click.echo(f"  try:          curl -H 'Authorization: Bearer {services.token}' {url}/api/manage/v1/projects")
+    sys.stdout.flush()
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="modelux-mock", _quiet=not verbose)
+    finally:
+        services.stop()
+
+
+@main.command()
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--anchor", help="Anchor time (ISO 8601; default: the current UTC hour).")
+@click.option("--scale", type=click.IntRange(min=0), help="Number of seeded requests.")
+@click.option("--token", help="Management key to store in the export (generated from the seed when omitted).")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="Where to write the JSON (default stdout).")
+def export(seed, anchor, scale, token, output) -> None:
+    """Write the seeded world as JSON, for `serve --fixtures`."""
+    from fixtures.loader import export_world
+
+    config = MockConfig(token=token, seed=seed, world_seed=seed, scale=scale, anchor=anchor)
+    json.dump(export_world(config), output, indent=1, sort_keys=False)
+    output.write("\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,236 @@
+"""Webhook fan-out and delivery: signed POSTs, retries with exponential backoff, dead letters.
+
+Domain events become one delivery per active, subscribed endpoint (project-scoped endpoints
+only hear their project). A dispatcher thread sends due deliveries over real HTTP; the
+network call happens outside the world lock. Only loopback hosts (plus any explicitly
+allowed) are ever contacted: a mock fed random URLs must not send traffic anywhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..clock import iso, parse_iso
+
+log = logging.getLogger("modelux.webhooks")
+
+Resource = dict[str, Any]
+RESPONSE_BODY_LIMIT = 2048
+SIGNATURE_HEADER = "X-Modelux-Signature"
+EVENT_HEADER = "X-Modelux-Event"
+DELIVERY_HEADER = "X-Modelux-Delivery"
+
+EVENT_TYPE_DESCRIPTIONS = {
+    "budget.threshold_reached": "A budget's spend reached its soft cap or one of its alert thresholds.",
+    "budget.exceeded": "A budget's spend reached its amount; the hard-cap action applies.",
+    "routing_config.created": "A routing config was created.",
+    "routing_config.updated": "A routing config changed (new version, restore, name or flags).",
+    "routing_config.deleted": "A routing config was deleted.",
+    "provider.health_changed": "A provider credential became healthy or unhealthy.",
+    "api_key.revoked": "A proxy API key was revoked.",
+    "request.anomaly_detected": "Traffic showed an anomaly (error or latency spike).",
+    "webhook.test": "A synthetic event sent by the test endpoint (data.synthetic = true).",
+}
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of the raw body, keyed with the endpoint's signing secret."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, body), signature)
+
+
+def host_allowed(url: str, extra_hosts: tuple[str, ...] = ()) -> bool:
+    """Loopback literals and `localhost` only, unless a host is explicitly allowed."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if host in ("localhost", *[h.lower() for h in extra_hosts]):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def subscribed(endpoint: Resource, event_type: str, project_id: str | None) -> bool:
+    if not endpoint["active"] or event_type not in endpoint["event_types"]:
+        return False
+    return endpoint["project_id"] is None or endpoint["project_id"] == project_id
+
+
+@dataclass
+class DeliveryPolicy:
+    max_attempts: int = 5
+    backoff_seconds: float = 30.0
+    timeout_seconds: float = 5.0
+    allow_hosts: tuple[str, ...] = ()
+
+    def retry_delay(self, attempt: int) -> float:
+        """Exponential: backoff, 2x backoff, 4x backoff, ... after attempts 1, 2, 3, ..."""
+        return self.backoff_seconds * (2 ** (attempt - 1))
+
+
+def new_delivery(ids, endpoint: Resource, event: Resource, now: datetime) -> Resource:
+    body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return {
+        "id": ids.new("whdel"),
+        "endpoint_id": endpoint["id"],
+        "event_type": event["type"],
+        "status": "pending",
+        "payload": event,
+        "response_status": None,
+        "response_body": None,
+        "attempt_count": 0,
+        "next_attempt_at": iso(now),
+        "created_at": iso(now),
+        "delivered_at": None,
+        "_body": body.decode("utf-8"),
+    }
+
+
+def new_event(ids, event_type: str, data: dict[str, Any], now: datetime) -> Resource:
+    return {"id": ids.new("evt"), "type": event_type, "created_at": iso(now), "data": data}
+
+
+def record_attempt(delivery: Resource, policy: DeliveryPolicy, now: datetime, status: int | None,
+                   body: str | None) -> None:
+    """Apply one attempt's outcome: delivered, failed (retry scheduled) or dead."""
+    delivery["attempt_count"] += 1
+    delivery["response_status"] = status
+    delivery["response_body"] = body[:RESPONSE_BODY_LIMIT] if body is not None else None
+    if status is not None and 200 <= status < 300:
+        delivery.update(status="delivered", delivered_at=iso(now), next_attempt_at=None)
+    elif delivery["attempt_count"] >= policy.max_attempts:
+        delivery.update(status="dead", next_attempt_at=None)
+    else:
+        delay = policy.retry_delay(delivery["attempt_count"])
+        delivery.update(status="failed", next_attempt_at=iso(now + timedelta(seconds=delay)))
+
+
+def replay(delivery: Resource, now: datetime) -> None:
+    """Same payload again: attempts reset, pending, due now."""
+    delivery.update(status="pending", attempt_count=0, next_attempt_at=iso(now), delivered_at=None)
+
+
+def is_due(delivery: Resource, now: datetime) -> bool:
+    return (delivery["status"] in ("pending", "failed") and delivery["next_attempt_at"] is not None
+            and not delivery.get("_inflight") and parse_iso(delivery["next_attempt_at"]) <= now)
+
+
+Sender = Callable[[str, bytes, dict[str, str], float], tuple[int | None, str | None]]
+
+
+def http_sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
+    except httpx.TimeoutException:
+        return None, f"timeout after {timeout}s"
+    except httpx.HTTPError as exc:
+        return None, f"connection error: {type(exc).__name__}: {exc}"
+    return response.status_code, response.text
+
+
+class WebhookEngine:
+    """Fan-out on domain events and a dispatcher that sends what is due."""
+
+    def __init__(self, world, policy: DeliveryPolicy, sender: Sender = http_sender):
+        self.world = world
+        self.policy = policy
+        self.sender = sender
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        world.event_listeners.append(self.on_event)
+
+    # ── fan-out ─────────────────────────────────────────────────────────
+
+    def on_event(self, org, event_type: str, data: dict[str, Any], project_id: str | None) -> list[Resource]:
+        now = self.world.now()
+        targets = [e for e in org.webhook_endpoints.values() if subscribed(e, event_type, project_id)]
+        if not targets:
+            return []
+        event = new_event(self.world.ids, event_type, data, now)
+        return [self._add(org, endpoint, event, now) for endpoint in targets]
+
+    def enqueue(self, org, endpoint: Resource, event_type: str, data: dict[str, Any]) -> Resource:
+        now = self.world.now()
+        return self._add(org, endpoint, new_event(self.world.ids, event_type, data, now), now)
+
+    def _add(self, org, endpoint: Resource, event: Resource, now: datetime) -> Resource:
+        delivery = new_delivery(self.world.ids, endpoint, event, now)
+        org.webhook_deliveries[delivery["id"]] = delivery
+        self._wake.set()
+        return delivery
+
+    def replay(self, delivery: Resource) -> None:
+        replay(delivery, self.world.now())
+        self._wake.set()
+
+    # ── delivery ────────────────────────────────────────────────────────
+
+    def deliver_due(self) -> int:
+        """Attempt every due delivery once; returns how many were attempted."""
+        with self.world.lock:
+            now = self.world.now()
+            batch = []
+            for org in self.world.orgs.values():
+                for delivery in org.webhook_deliveries.values():
+                    endpoint = org.webhook_endpoints.get(delivery["endpoint_id"])
+                    if endpoint is not None and is_due(delivery, now):
+                        delivery["_inflight"] = True
+                        batch.append((delivery, endpoint["url"], endpoint["_secret"]))
+        for delivery, url, secret in batch:
+            status, text = self._send(delivery, url, secret)
+            with self.world.lock:
+                delivery.pop("_inflight", None)
+                record_attempt(delivery, self.policy, self.world.now(), status, text)
+        return len(batch)
+
+    def _send(self, delivery: Resource, url: str, secret: str) -> tuple[int | None, str | None]:
+        if not host_allowed(url, self.policy.allow_hosts):
+            return None, "not sent: the mock only delivers to loopback hosts (see --webhook-allow-host)"
+        body = delivery["_body"].encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "modelux-mock-webhooks/1",
+            SIGNATURE_HEADER: sign(secret, body),
+            EVENT_HEADER: delivery["event_type"],
+            DELIVERY_HEADER: delivery["id"],
+        }
+        return self.sender(url, body, headers, self.policy.timeout_seconds)
+
+    # ── background loop ─────────────────────────────────────────────────
+
+    def start(self, poll_seconds: float = 0.25) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.deliver_due()
+                except Exception:  # keep the dispatcher alive; the failure is logged
+                    log.exception("webhook dispatcher iteration failed")
+                self._wake.wait(poll_seconds)
+                self._wake.clear()
+
+        self._thread = threading.Thread(target=loop, name="webhook-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,608 @@
+"""Errata: reviewed corrections applied to the pristine spec to build the effective spec.
+
+Each erratum names what it changes and why. `spec/ERRATA.md` lists the same entries for
+readers; `tests/test_spec.py` keeps the two in step. Corrections fall in three groups:
+
+* defects: the document says one thing and means another (3.0 `nullable` in a 3.1 file);
+* gaps: answers a correct server must give that the document forgot (400, 409);
+* constraints the product documentation states but the schema does not (limits, money,
+  policy config shapes), written as JSON Schema so generators and validators both see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .spec import HTTP_METHODS, resolve
+
+Spec = dict[str, Any]
+
+POLICIES = (
+    "single",
+    "round_robin",
+    "fallback",
+    "cost_optimized",
+    "latency_optimized",
+    "ensemble",
+    "ab_test",
+    "cascade",
+    "custom_rules",
+)
+
+# Event types the mock emits; also the `event_types` vocabulary of endpoints.
+EVENT_TYPES = (
+    "budget.threshold_reached",
+    "budget.exceeded",
+    "routing_config.created",
+    "routing_config.updated",
+    "routing_config.deleted",
+    "provider.health_changed",
+    "api_key.revoked",
+    "request.anomaly_detected",
+    "webhook.test",
+)
+
+MONEY_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$"
+SLUG_REF_PATTERN = r"^@[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+_str = {"type": "string", "minLength": 1}
+_model = {"type": "string", "minLength": 1, "maxLength": 200}
+_slug_ref = {"type": "string", "pattern": SLUG_REF_PATTERN}
+_CONDITION = (
+    r"(tags\.[A-Za-z0-9_.-]+ ?(==|!=) ?'[^'\\]*'"
+    r"|budget\.used_pct ?(==|!=|>=|<=|>|<) ?-?[0-9]{1,6}(\.[0-9]{1,4})?)"
+)
+# custom_rules conditions: comparisons over tags.<key> and budget.used_pct joined by and/or.
+RULE_PATTERN = rf"^{_CONDITION}( (and|or) {_CONDITION})*$"
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+# Policy config shapes (product docs). Weights are relative, so they need not sum to 100.
+POLICY_CONFIG_SCHEMAS: dict[str, dict[str, Any]] = {
+    "single": _obj(["model"], model=_model, provider_credential_id={"type": "string"}),
+    "round_robin": _obj(
+        ["models"], models={"type": "array", "minItems": 1, "maxItems": 20, "items": _model}
+    ),
+    "fallback": _obj(
+        ["attempts"],
+        attempts={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 10,
+            "items": _obj(
+                ["model"], model=_model, timeout_ms={"type": "integer", "minimum": 1, "maximum": 600000}
+            ),
+        },
+        retry_on={
+            "type": "array",
+            "items": {"type": "string", "enum": ["timeout", "rate_limit", "server_error", "error"]},
+        },
+        total_budget_ms={"type": "integer", "minimum": 1, "maximum": 600000},
+    ),
+    "cost_optimized": _obj(
+        ["quality_tier"],
+        quality_tier={"type": "string", "enum": ["low", "medium", "high"]},
+        allowed_models={"type": "array", "minItems": 1, "maxItems": 50, "items": _model},
+    ),
+    "latency_optimized": _obj(
+        [],
+        allowed_models={"type": "array", "minItems": 1, "maxItems": 50, "items": _model},
+        max_latency_ms={"type": "integer", "minimum": 1, "maximum": 600000},
+    ),
+    "ensemble": _obj(
+        ["members"],
+        aggregation={"type": "string", "enum": ["majority_vote", "best_of", "concat", "first"]},
+        members={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 10,
+            "items": _obj(["model"], model=_model, weight={"type": "number", "minimum": 0, "maximum": 100}),
+        },
+        timeout_ms={"type": "integer", "minimum": 1, "maximum": 600000},
+    ),
+    "ab_test": _obj(
+        ["variants"],
+        variants={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 10,
+            "items": _obj(
+                ["weight", "config"],
+                weight={"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                config=_slug_ref,
+            ),
+        },
+    ),
+    "cascade": _obj(
+        ["steps"],
+        steps={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 10,
+            "items": _obj(
+                ["model"], model=_model, min_confidence={"type": "number", "minimum": 0, "maximum": 1}
+            ),
+        },
+    ),
+    "custom_rules": _obj(
+        ["rules"],
+        rules={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 50,
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["if", "then"],
+                        "properties": {"if": {"type": "string", "pattern": RULE_PATTERN, "maxLength": 500}, "then": _slug_ref},
+                        "additionalProperties": False,
+                    },
+                    {
+                        "type": "object",
+                        "required": ["else"],
+                        "properties": {"else": _slug_ref},
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Erratum:
+    id: str
+    kind: str  # "defect" | "gap" | "constraint" | "note"
+    summary: str
+    reason: str
+    apply: Callable[[Spec], None] | None = None
+
+
+# ── helpers ─────────────────────────────────────────────────────────────────
+
+
+def _walk(node: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    if isinstance(node, dict):
+        visit(node)
+        for value in list(node.values()):
+            _walk(value, visit)
+    elif isinstance(node, list):
+        for item in node:
+            _walk(item, visit)
+
+
+def _ops(spec: Spec):
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, op
+
+
+def _all_parameters(spec: Spec) -> list[dict[str, Any]]:
+    found = list(spec["components"].get("parameters", {}).values())
+    for _, _, op in _ops(spec):
+        found.extend(p for p in op.get("parameters", []) if "$ref" not in p)
+    return found
+
+
+def _op(spec: Spec, operation_id: str) -> dict[str, Any]:
+    for _, _, op in _ops(spec):
+        if op["operationId"] == operation_id:
+            return op
+    raise KeyError(operation_id)
+
+
+def _body_schema(spec: Spec, operation_id: str) -> dict[str, Any]:
+    return _op(spec, operation_id)["requestBody"]["content"]["application/json"]["schema"]
+
+
+def _query_param(spec: Spec, operation_id: str, name: str) -> dict[str, Any]:
+    for param in _op(spec, operation_id).get("parameters", []):
+        param = resolve(spec, param)
+        if param["name"] == name:
+            return param["schema"]
+    raise KeyError((operation_id, name))
+
+
+def _add_response(spec: Spec, operation_id: str, status: str, ref: str) -> None:
+    responses = _op(spec, operation_id)["responses"]
+    responses.setdefault(status, {"$ref": ref})
+
+
+# ── the corrections ─────────────────────────────────────────────────────────
+
+
+def _nullable_to_null_type(spec: Spec) -> None:
+    # A query value is always text; "null" is spelled out (`?projectId=null`), so parameter
+    # schemas keep their scalar type (openapi-core cannot deserialize a type list there).
+    for param in _all_parameters(spec):
+        param.get("schema", {}).pop("nullable", None)
+
+    def visit(node: dict[str, Any]) -> None:
+        if node.get("nullable") is True:
+            del node["nullable"]
+            kind = node.get("type")
+            if isinstance(kind, str):
+                node["type"] = [kind, "null"]
+            elif isinstance(kind, list) and "null" not in kind:
+                node["type"] = [*kind, "null"]
+            if "enum" in node and None not in node["enum"]:
+                node["enum"] = [*node["enum"], None]
+        elif node.get("nullable") is False:
+            del node["nullable"]
+
+    _walk(spec, visit)
+
+
+def _can_be_invalid(spec: Spec, op: dict[str, Any]) -> bool:
+    if "requestBody" in op:
+        return True
+    for param in op.get("parameters", []):
+        param = resolve(spec, param)
+        schema = param.get("schema", {})
+        constrained = set(schema) - {"type", "description"} or schema.get("type") not in ("string", None)
+        if constrained or (param.get("required") and param["in"] == "query"):
+            return True
+    return False
+
+
+def _missing_400(spec: Spec) -> None:
+    spec["components"]["responses"].setdefault(
+        "Conflict",
+        {
+            "description": "The request conflicts with the resource's current state",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    )
+    for _, _, op in _ops(spec):
+        if "400" not in op["responses"] and _can_be_invalid(spec, op):
+            op["responses"]["400"] = {"$ref": "#/components/responses/BadRequest"}
+
+
+CONFLICT_OPERATIONS = (
+    "inviteMember",  # already a member
+    "updateMemberRole",  # would leave the organization without an owner
+    "removeMember",  # would leave the organization without an owner
+    "createRoutingConfig",  # name taken in the project
+    "updateRoutingConfig",  # name taken in the project
+    "cancelSimulation",  # already finished
+    "promoteSimulation",  # not completed, or nothing to promote into
+    "replayWebhookDelivery",  # delivery already pending or delivered
+    "updateBudget",  # downgrade without a model to downgrade to
+    "revokeManagementKey",  # the key making the request
+    "dryRunRoutingConfig",  # the project's configs cannot route the request (no rule, cycle)
+    "replayLog",  # likewise for the current config
+)
+
+# Bodies that name another resource (project, config): a missing one is a 404, not a 400.
+REFERENCING_OPERATIONS = (
+    "createApiKey",
+    "createRoutingConfig",
+    "createBudget",
+    "createWebhookEndpoint",
+    "createSimulation",
+)
+
+
+def _conflicts(spec: Spec) -> None:
+    for operation_id in CONFLICT_OPERATIONS:
+        _add_response(spec, operation_id, "409", "#/components/responses/Conflict")
+
+
+def _missing_references(spec: Spec) -> None:
+    for operation_id in REFERENCING_OPERATIONS:
+        _add_response(spec, operation_id, "404", "#/components/responses/NotFound")
+
+
+def _paging_limits(spec: Spec) -> None:
+    for operation_id in ("listLogs", "listAuditLogs", "listBudgetEvents"):
+        limit = _query_param(spec, operation_id, "limit")
+        limit.update({"minimum": 1, "maximum": 200})
+    for operation_id in ("listLogs", "listAuditLogs"):
+        _query_param(spec, operation_id, "offset")["minimum"] = 0
+
+
+def _money(spec: Spec) -> None:
+    for operation_id in ("createBudget", "updateBudget"):
+        _body_schema(spec, operation_id)["properties"]["amount_usd"]["pattern"] = MONEY_PATTERN
+
+
+def _percentages(spec: Spec) -> None:
+    props = _body_schema(spec, "updateBudget")["properties"]
+    props["soft_cap_pct"].update({"minimum": 0, "maximum": 100})
+
+
+def _downgrade_needs_model(spec: Spec) -> None:
+    # anyOf rather than if/then: generators (schemathesis) handle it, and it reads the same.
+    rule = {
+        "anyOf": [
+            {"properties": {"hard_cap_action": {"const": "block"}}},
+            {
+                "required": ["hard_cap_action", "downgrade_to"],
+                "properties": {"hard_cap_action": {"const": "downgrade"}, "downgrade_to": {"type": "string", "minLength": 1}},
+            },
+        ]
+    }
+    for operation_id in ("createBudget", "updateBudget"):
+        _body_schema(spec, operation_id).setdefault("allOf", []).append(rule)
+
+
+def _budget_scope(spec: Spec) -> None:
+    _body_schema(spec, "createBudget").setdefault("allOf", []).append(
+        {
+            "oneOf": [
+                {"properties": {"scope_type": {"const": "org"}, "scope_id": {"type": "null"}}},
+                {
+                    "required": ["scope_id"],
+                    "properties": {"scope_type": {"enum": ["project", "end_user"]},
+                                   "scope_id": {"type": "string", "minLength": 1}},
+                },
+            ]
+        }
+    )
+
+
+def _names_not_empty(spec: Spec) -> None:
+    for operation_id in (
+        "createProject",
+        "createProvider",
+        "createApiKey",
+        "createRoutingConfig",
+        "createBudget",
+        "createWebhookEndpoint",
+        "createSimulation",
+        "createManagementKey",
+        "updateOrg",
+        "updateProject",
+        "updateProvider",
+        "updateRoutingConfig",
+        "updateBudget",
+        "updateWebhookEndpoint",
+    ):
+        props = _body_schema(spec, operation_id)["properties"]
+        props["name"].update({"minLength": 1, "maxLength": 200})
+
+
+def _slug_names(spec: Spec) -> None:
+    for operation_id in ("createRoutingConfig", "updateRoutingConfig"):
+        props = _body_schema(spec, operation_id)["properties"]
+        props["name"]["pattern"] = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+ABSENT = {"not": {}}
+
+
+def _policy_variants(policy_key: str, config_key: str) -> list[dict[str, Any]]:
+    """One variant per policy: the policy name and that policy's config shape, together."""
+    return [
+        {"required": [policy_key, config_key], "properties": {policy_key: {"const": name}, config_key: schema}}
+        for name, schema in POLICY_CONFIG_SCHEMAS.items()
+    ]
+
+
+def _policy_configs(spec: Spec) -> None:
+    for operation_id, policy_key, config_key in (
+        ("createRoutingConfig", "policy", "config"),
+        ("updateRoutingConfig", "policy", "config"),
+        ("dryRunRoutingConfig", "policy", "config"),
+        ("createSimulation", "candidate_policy", "candidate_config"),
+    ):
+        schema = _body_schema(spec, operation_id)
+        schema["properties"][policy_key]["enum"] = list(POLICIES)
+        variants = _policy_variants(policy_key, config_key)
+        if operation_id == "updateRoutingConfig":
+            # A version is policy + config together, so a PATCH changes both or neither.
+            variants.append({"properties": {policy_key: ABSENT, config_key: ABSENT}})
+        schema.setdefault("allOf", []).append({"oneOf": variants})
+
+
+def _event_types(spec: Spec) -> None:
+    for operation_id in ("createWebhookEndpoint", "updateWebhookEndpoint"):
+        prop = _body_schema(spec, operation_id)["properties"]["event_types"]
+        prop["items"]["enum"] = list(EVENT_TYPES)
+        prop["minItems"] = 1
+        prop["uniqueItems"] = True
+
+
+_URL_CHAR = r"([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})"
+URL_PATTERN = rf"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{{1,5}})?(/{_URL_CHAR}*)?(\?({_URL_CHAR}|\?)*)?$"
+
+
+def _absolute_urls(spec: Spec) -> None:
+    for operation_id in ("createWebhookEndpoint", "updateWebhookEndpoint"):
+        prop = _body_schema(spec, operation_id)["properties"]["url"]
+        prop["pattern"] = URL_PATTERN
+        prop["maxLength"] = 2048
+
+
+def _alert_links(spec: Spec) -> None:
+    response = _op(spec, "createBudgetAlert")["responses"]["201"]
+    response.setdefault("links", {})["DeleteBudgetAlert"] = {
+        "operationId": "deleteBudgetAlert",
+        "parameters": {"id": "$request.path.id"},
+        "requestBody": {"alertId": "$response.body#/data/id"},
+        "description": "The alert just created is deleted by id in the body, not in the path.",
+    }
+
+
+def _empty_query_values(spec: Spec) -> None:
+    for param in _all_parameters(spec):
+        schema = param.get("schema", {})
+        if param.get("in") == "query" and schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema):
+            param["allowEmptyValue"] = True
+
+
+def _simulation_filter(spec: Spec) -> None:
+    prop = _body_schema(spec, "createSimulation")["properties"]["filter"]
+    prop.update({
+        "additionalProperties": False,
+        "properties": {
+            "status": {"type": "string", "enum": ["success", "error"]},
+            "end_user_id": {"type": "string"},
+            "model": {"type": "string"},
+            "routing_config_name": {"type": "string"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    })
+
+
+ERRATA: tuple[Erratum, ...] = (
+    Erratum(
+        "E1",
+        "defect",
+        "`nullable: true` becomes a null-admitting type",
+        "The file says `openapi: 3.1.0` but uses the 3.0 keyword `nullable` 58 times; under 3.1 it "
+        "means nothing, so strict validators reject the nulls the author allows.",
+        _nullable_to_null_type,
+    ),
+    Erratum(
+        "E2",
+        "gap",
+        "`400` on every operation whose parameters or body can be invalid",
+        "Operations such as `GET /logs?status=AAA` document no 400, so no answer to invalid input "
+        "is conformant; a 400 with the error envelope is the only sensible one.",
+        _missing_400,
+    ),
+    Erratum(
+        "E3",
+        "gap",
+        "`409` on operations that can conflict with current state",
+        "Promote, cancel and replay are bodiless POSTs whose preconditions (completed, running, "
+        "failed) can fail; names must be unique; the last owner cannot leave. None is invalid "
+        "input, so 400 is wrong and nothing else is documented.",
+        _conflicts,
+    ),
+    Erratum(
+        "E14",
+        "gap",
+        "`404` on creations whose body names a project or config that does not exist",
+        "`POST /keys {projectId}` and its siblings document only 400, yet a well-formed request "
+        "naming a missing project is not invalid input: it is a missing resource, as on every "
+        "other operation.",
+        _missing_references,
+    ),
+    Erratum(
+        "E4",
+        "constraint",
+        "`limit` is 1..200 and `offset` is at least 0 on paged lists",
+        "Product docs: default 50, max 200. Negative offsets have no meaning.",
+        _paging_limits,
+    ),
+    Erratum(
+        "E5",
+        "constraint",
+        "`amount_usd` is a non-negative decimal string with at most two decimals",
+        "Money is a decimal string (spec description), never a float or free text.",
+        _money,
+    ),
+    Erratum(
+        "E6",
+        "constraint",
+        "`soft_cap_pct` is 0..100 on update as on create",
+        "The create body bounds it; the update body forgot.",
+        _percentages,
+    ),
+    Erratum(
+        "E7",
+        "constraint",
+        "`hard_cap_action: downgrade` requires `downgrade_to` in the same body",
+        "Docs: downgrade needs a target model; said in the schema so clients and fuzzers know it.",
+        _downgrade_needs_model,
+    ),
+    Erratum(
+        "E8",
+        "constraint",
+        "`scope_id` is required for project and end-user budgets and null for org budgets",
+        "`scope_id` names the project or end user; an org budget has nothing to name.",
+        _budget_scope,
+    ),
+    Erratum(
+        "E9",
+        "constraint",
+        "Names are 1..200 characters",
+        "An empty display name is never meaningful.",
+        _names_not_empty,
+    ),
+    Erratum(
+        "E10",
+        "constraint",
+        "Routing config names are slugs",
+        "The name is used as `model: \"@name\"` (spec description), so it must be a slug.",
+        _slug_names,
+    ),
+    Erratum(
+        "E11",
+        "constraint",
+        "`policy` is one of the documented policies and `config` has that policy's shape; "
+        "PATCH sends `policy` and `config` together",
+        "Docs give each policy's config shape; invalid config must be a 400 (spec: dry-run validates "
+        "locally). A version holds policy and config together, so changing one alone is ambiguous.",
+        _policy_configs,
+    ),
+    Erratum(
+        "E12",
+        "constraint",
+        "Webhook `event_types` are registry types, at least one, no repeats",
+        "Docs: subscribing to an unknown type is an error; the registry lists the valid ones.",
+        _event_types,
+    ),
+    Erratum(
+        "E13",
+        "constraint",
+        "Webhook `url` is an absolute http(s) URL",
+        "`format: uri` is not checked by default validators; deliveries need a reachable URL.",
+        _absolute_urls,
+    ),
+    Erratum(
+        "E15",
+        "constraint",
+        "A simulation `filter` selects by status, end user, model, config name and tags",
+        "The spec leaves the filter free-form; a filter key the server does not understand would be "
+        "silently ignored, so the known keys are listed and others rejected.",
+        _simulation_filter,
+    ),
+    Erratum(
+        "E16",
+        "defect",
+        "Free-text query parameters admit the empty value",
+        "`?projectId=` is a valid string; strict validators reject empty query values unless "
+        "`allowEmptyValue` is set. An empty filter matches only empty values.",
+        _empty_query_values,
+    ),
+    Erratum(
+        "E17",
+        "gap",
+        "A link from creating a budget alert to deleting it",
+        "`DELETE /budgets/{id}/alerts` takes the alert id in its body; without the link, tools "
+        "infer that the path alone names the new alert.",
+        _alert_links,
+    ),
+    Erratum(
+        "N1",
+        "note",
+        "Mixed field casing kept as written",
+        "`apiKey`/`baseUrl` (providers), `projectId` (keys, routing configs), `signingSecret` on "
+        "endpoint creation vs `signing_secret` on rotation, `alertId` on alert deletion: the spec "
+        "is followed literally.",
+    ),
+    Erratum(
+        "N2",
+        "note",
+        "No read endpoint for organizations",
+        "The caller's org id is that of its key; it appears as `org_id` on audit entries.",
+    ),
+)
+
+
+def apply_errata(spec: Spec) -> Spec:
+    for erratum in ERRATA:
+        if erratum.apply is not None:
+            erratum.apply(spec)
+    return spec
+

@@ -1,0 +1,226 @@
+"""In-memory state of the mock: a world of organizations, each holding its resources.
+
+Resources are kept as plain dicts in their wire shape; keys starting with `_` are private
+(hashes, secrets, bookkeeping) and never leave the server (`public`). One re-entrant lock
+guards the whole world: requests and background workers take it for every read-modify-write.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from .clock import Clock, SystemClock, iso
+from .errors import not_found
+from .ids import IdFactory, sha256_hex
+
+Resource = dict[str, Any]
+
+KEY_PREFIX_LENGTH = 12
+
+# Collections every organization holds, by attribute name → human name for 404 messages.
+COLLECTIONS = {
+    "members": "member",
+    "projects": "project",
+    "providers": "provider",
+    "api_keys": "API key",
+    "management_keys": "management key",
+    "routing_configs": "routing config",
+    "budgets": "budget",
+    "budget_alerts": "budget alert",
+    "budget_events": "budget event",
+    "webhook_endpoints": "webhook endpoint",
+    "webhook_deliveries": "webhook delivery",
+    "simulations": "simulation",
+    "logs": "log",
+    "audit_logs": "audit log entry",
+}
+
+
+def public(resource: Resource) -> Resource:
+    """The wire view of a stored resource: private `_` fields removed (recursively)."""
+    return {k: _public_value(v) for k, v in resource.items() if not k.startswith("_")}
+
+
+def _public_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return public(value)
+    if isinstance(value, list):
+        return [_public_value(v) for v in value]
+    return value
+
+
+@dataclass
+class Actor:
+    """Who is calling: the management key used, and the user it stands for."""
+
+    id: str
+    email: str | None = None
+
+
+@dataclass
+class OrgState:
+    org: Resource
+    members: dict[str, Resource] = field(default_factory=dict)
+    projects: dict[str, Resource] = field(default_factory=dict)
+    providers: dict[str, Resource] = field(default_factory=dict)
+    api_keys: dict[str, Resource] = field(default_factory=dict)
+    management_keys: dict[str, Resource] = field(default_factory=dict)
+    routing_configs: dict[str, Resource] = field(default_factory=dict)
+    budgets: dict[str, Resource] = field(default_factory=dict)
+    budget_alerts: dict[str, Resource] = field(default_factory=dict)
+    budget_events: dict[str, Resource] = field(default_factory=dict)
+    webhook_endpoints: dict[str, Resource] = field(default_factory=dict)
+    webhook_deliveries: dict[str, Resource] = field(default_factory=dict)
+    simulations: dict[str, Resource] = field(default_factory=dict)
+    logs: dict[str, Resource] = field(default_factory=dict)
+    audit_logs: dict[str, Resource] = field(default_factory=dict)
+    # routing config id -> versions, ascending
+    config_versions: dict[str, list[Resource]] = field(default_factory=dict)
+    # simulation id -> per-request results
+    simulation_results: dict[str, list[Resource]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.org["id"]
+
+    def get(self, collection: str, ident: str) -> Resource:
+        found = getattr(self, collection).get(ident)
+        if found is None:
+            raise not_found(COLLECTIONS[collection], ident)
+        return found
+
+    def project(self, ident: str) -> Resource:
+        return self.get("projects", ident)
+
+
+class World:
+    """Every organization the mock serves, plus the services they share."""
+
+    def __init__(self, clock: Clock | None = None, ids: IdFactory | None = None):
+        self.clock: Clock = clock or SystemClock()
+        self.ids = ids or IdFactory()
+        self.lock = threading.RLock()
+        self.orgs: dict[str, OrgState] = {}
+        # sha256(management key) -> (org id, key id)
+        self._key_index: dict[str, tuple[str, str]] = {}
+        # Called after a domain event is recorded: (org, event_type, data, project_id).
+        self.event_listeners: list[Callable[[OrgState, str, dict[str, Any], str | None], None]] = []
+        # Called after a successful mutation, with the org (budget re-evaluation etc.).
+        self.mutation_listeners: list[Callable[[OrgState], None]] = []
+
+    # ── time and ids ──────────────────────────────────────────────────────
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def now_iso(self) -> str:
+        return iso(self.clock.now())  # type: ignore[return-value]
+
+    def new_id(self, prefix: str) -> str:
+        return self.ids.new(prefix)
+
+    # ── organizations and management keys ───────────────────────────────────
+
+    def add_org(self, org: Resource) -> OrgState:
+        state = OrgState(org=org)
+        self.orgs[org["id"]] = state
+        return state
+
+    def remove_org(self, org_id: str) -> None:
+        state = self.orgs.pop(org_id)
+        for key in state.management_keys.values():
+            self._key_index.pop(key["_hash"], None)
+
+    def add_management_key(self, org: OrgState, name: str, plaintext: str | None = None,
+                           created_at: str | None = None, key_id: str | None = None) -> tuple[Resource, str]:
+        """Store a management key (hash only) and return it with its plaintext."""
+        plaintext = plaintext or self.ids.secret("mlx_mgmt_")
+        digest = sha256_hex(plaintext)
+        key = {
+            "id": key_id or self.new_id("mk"),
+            "name": name,
+            "key_prefix": plaintext[:KEY_PREFIX_LENGTH],
+            "created_at": created_at or self.now_iso(),
+            "last_used_at": None,
+            "revoked_at": None,
+            "_hash": digest,
+        }
+        org.management_keys[key["id"]] = key
+        self._key_index[digest] = (org.id, key["id"])
+        return key, plaintext
+
+    def index_management_key(self, org: OrgState, key: Resource) -> None:
+        self._key_index[key["_hash"]] = (org.id, key["id"])
+
+    def authenticate(self, token: str) -> tuple[OrgState, Resource] | None:
+        """The org and key a bearer token belongs to, or None. Compares hashes in constant time."""
+        digest = sha256_hex(token)
+        with self.lock:
+            hit = self._key_index.get(digest)
+            if hit is None:
+                return None
+            org = self.orgs.get(hit[0])
+            if org is None:
+                return None
+            key = org.management_keys.get(hit[1])
+            if key is None or key["revoked_at"] is not None:
+                return None
+            if not hmac.compare_digest(key["_hash"], digest):
+                return None
+            key["last_used_at"] = self.now_iso()
+            return org, key
+
+    # ── audit and events ─────────────────────────────────────────────────────
+
+    def audit(self, org: OrgState, actor: Actor, resource_type: str, resource_id: str, action: str,
+              changes: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
+              occurred_at: str | None = None) -> Resource:
+        entry = {
+            "id": self.new_id("aud"),
+            "org_id": org.id,
+            "actor_id": actor.id,
+            "actor_email": actor.email,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "action": action,
+            "changes": redact(changes) if changes is not None else None,
+            "metadata": metadata,
+            "occurred_at": occurred_at or self.now_iso(),
+            "_seq": len(org.audit_logs),
+        }
+        org.audit_logs[entry["id"]] = entry
+        return entry
+
+    def emit(self, org: OrgState, event_type: str, data: dict[str, Any], project_id: str | None = None) -> None:
+        for listener in self.event_listeners:
+            listener(org, event_type, data, project_id)
+
+    def mutated(self, org: OrgState) -> None:
+        for listener in self.mutation_listeners:
+            listener(org)
+
+
+SECRET_FIELDS = {"apiKey", "api_key", "key", "signing_secret", "signingSecret", "secret", "_hash", "_secret"}
+
+
+def redact(changes: Any) -> Any:
+    """Secrets never reach the audit log, not even their old or new values."""
+    if isinstance(changes, dict):
+        return {k: ("[redacted]" if k in SECRET_FIELDS else redact(v)) for k, v in changes.items()}
+    if isinstance(changes, list):
+        return [redact(v) for v in changes]
+    return changes
+
+
+def diff(before: Resource, after: Resource, fields: Iterable[str]) -> dict[str, Any]:
+    """Before/after of the fields that changed."""
+    changed = {}
+    for name in fields:
+        if before.get(name) != after.get(name):
+            changed[name] = {"before": before.get(name), "after": after.get(name)}
+    return changed

@@ -1,0 +1,70 @@
+"""Turn openapi-core's validation errors into messages that name the offending field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIResponse
+from werkzeug.wrappers import Response
+
+MAX_MESSAGES = 5
+
+
+def _pointer(location: str, path: Iterable[Any]) -> str:
+    text = location
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _schema_messages(location: str, cause: BaseException | None) -> list[str]:
+    errors = list(getattr(cause, "schema_errors", None) or [])
+    messages = []
+    for error in errors:
+        # Prefer the deepest, most specific error of a oneOf/anyOf/if-then tree.
+        leaves = [error]
+        while leaves and leaves[-1].context:
+            leaves.append(sorted(leaves[-1].context, key=lambda e: len(list(e.absolute_path)))[-1])
+        leaf = leaves[-1]
+        messages.append(f"{_pointer(location, leaf.absolute_path)}: {leaf.message}")
+    return messages
+
+
+def describe_request_errors(errors: Iterable[BaseException]) -> str:
+    messages: list[str] = []
+    for error in errors:
+        name = getattr(error, "name", None)
+        where = getattr(error, "location", None)
+        cause = error.__cause__
+        if name is not None:  # a parameter
+            label = f"{where} parameter '{name}'"
+            detail = _schema_messages(label, cause)
+            if detail:
+                messages.extend(detail)
+            elif cause is not None and type(cause).__name__ == "CastError":
+                messages.append(f"{label}: {cause}")
+            elif "Missing" in type(error).__name__:
+                messages.append(f"{label} is required")
+            else:
+                messages.append(f"{label}: {cause or error}")
+        else:  # the body
+            detail = _schema_messages("body", cause)
+            messages.extend(detail or [f"body: {cause or error}"])
+    shown = messages[:MAX_MESSAGES]
+    more = len(messages) - len(shown)
+    text = "; ".join(shown)
+    if more > 0:
+        text += f"; and {more} more"
+    return f"invalid request: {text}"
+
+
+def describe_response_errors(api: OpenAPI, openapi_request: Any, response: Response) -> str | None:
+    result = api.unmarshal_response(openapi_request, WerkzeugOpenAPIResponse(response))
+    if not result.errors:
+        return None
+    messages = []
+    for error in result.errors:
+        messages.extend(_schema_messages("response", error.__cause__) or [f"{type(error).__name__}: {error}"])
+    return "; ".join(messages[:MAX_MESSAGES])
