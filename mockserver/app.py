@@ -92,13 +92,17 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$")
 
 
-def create_app(config: MockConfig | None = None, services: Services | None = None) -> Flask:
-    """Build a mock: its world, its background services and the HTTP shell around them."""
+def create_app(config: MockConfig | None = None, services: Services | None = None,
+               handlers: dict[str, Any] | None = None) -> Flask:
+    """Build a mock: its world, its background services and the HTTP shell around them.
+
+    `handlers` replaces the operation table (tests build deliberately broken variants this way).
+    """
     config = config or MockConfig()
     services = services or Services.build(config)
     spec = effective_spec()
     router = Router(spec)
-    handlers = load_handlers()
+    handlers = dict(handlers if handlers is not None else load_handlers())
     missing = {op["operationId"] for _, _, op in operations(spec)} - set(handlers)
     if missing:
         raise RuntimeError(f"operations without a handler: {sorted(missing)}")
