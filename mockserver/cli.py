@@ -97,5 +97,13 @@ def export(seed, anchor, scale, token, output) -> None:
     output.write("\n")
 
 
+@main.command()
+def errata() -> None:
+    """Print the errata list (the source of spec/ERRATA.md)."""
+    from .errata import errata_markdown
+
+    click.echo(errata_markdown(), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -421,14 +421,29 @@ def _absolute_urls(spec: Spec) -> None:
         prop["maxLength"] = 2048
 
 
-def _alert_links(spec: Spec) -> None:
-    response = _op(spec, "createBudgetAlert")["responses"]["201"]
-    response.setdefault("links", {})["DeleteBudgetAlert"] = {
-        "operationId": "deleteBudgetAlert",
-        "parameters": {"id": "$request.path.id"},
-        "requestBody": {"alertId": "$response.body#/data/id"},
-        "description": "The alert just created is deleted by id in the body, not in the path.",
-    }
+def _link(spec: Spec, source: str, status: str, name: str, target: str, parameters: dict[str, str],
+          body: dict[str, str] | None = None) -> None:
+    link: dict[str, Any] = {"operationId": target, "parameters": parameters}
+    if body is not None:
+        link["requestBody"] = body
+    _op(spec, source)["responses"][status].setdefault("links", {})[name] = link
+
+
+def _links(spec: Spec) -> None:
+    _link(spec, "createBudgetAlert", "201", "DeleteBudgetAlert", "deleteBudgetAlert",
+          {"id": "$request.path.id"}, {"alertId": "$response.body#/data/id"})
+    for name, target in (("UpdateMemberRole", "updateMemberRole"), ("RemoveMember", "removeMember")):
+        _link(spec, "inviteMember", "201", name, target,
+              {"id": "$request.path.id", "userId": "$response.body#/data/user_id"})
+    _link(spec, "createRoutingConfig", "201", "GetRoutingConfigVersion", "getRoutingConfigVersion",
+          {"id": "$response.body#/data/id", "version": "$response.body#/data/version"})
+    _link(spec, "createRoutingConfig", "201", "RestoreRoutingConfigVersion", "restoreRoutingConfigVersion",
+          {"id": "$response.body#/data/id"}, {"version": "$response.body#/data/version"})
+    for name, target in (("CancelSimulation", "cancelSimulation"), ("GetSimulationResults", "getSimulationResults"),
+                         ("PromoteSimulation", "promoteSimulation")):
+        _link(spec, "createSimulation", "201", name, target, {"id": "$response.body#/data/id"})
+    for name, target in (("GetLog", "getLog"), ("GetDecisionTrace", "getDecisionTrace"), ("ReplayLog", "replayLog")):
+        _link(spec, "listLogs", "200", name, target, {"id": "$response.body#/data/0/id"})
 
 
 def _empty_query_values(spec: Spec) -> None:
@@ -477,15 +492,6 @@ ERRATA: tuple[Erratum, ...] = (
         "failed) can fail; names must be unique; the last owner cannot leave. None is invalid "
         "input, so 400 is wrong and nothing else is documented.",
         _conflicts,
-    ),
-    Erratum(
-        "E14",
-        "gap",
-        "`404` on creations whose body names a project or config that does not exist",
-        "`POST /keys {projectId}` and its siblings document only 400, yet a well-formed request "
-        "naming a missing project is not invalid input: it is a missing resource, as on every "
-        "other operation.",
-        _missing_references,
     ),
     Erratum(
         "E4",
@@ -560,6 +566,15 @@ ERRATA: tuple[Erratum, ...] = (
         _absolute_urls,
     ),
     Erratum(
+        "E14",
+        "gap",
+        "`404` on creations whose body names a project or config that does not exist",
+        "`POST /keys {projectId}` and its siblings document only 400, yet a well-formed request "
+        "naming a missing project is not invalid input: it is a missing resource, as on every "
+        "other operation.",
+        _missing_references,
+    ),
+    Erratum(
         "E15",
         "constraint",
         "A simulation `filter` selects by status, end user, model, config name and tags",
@@ -578,10 +593,11 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E17",
         "gap",
-        "A link from creating a budget alert to deleting it",
-        "`DELETE /budgets/{id}/alerts` takes the alert id in its body; without the link, tools "
-        "infer that the path alone names the new alert.",
-        _alert_links,
+        "Links from the operations that create or list data to those that use it",
+        "`DELETE /budgets/{id}/alerts` takes the alert id in its body, members are addressed by "
+        "`user_id`, versions by number, logs only come from listings: without links, tools infer "
+        "wrong identifiers or never reach these operations. (No link leads to `DELETE /orgs/{id}`.)",
+        _links,
     ),
     Erratum(
         "N1",
@@ -606,3 +622,25 @@ def apply_errata(spec: Spec) -> Spec:
             erratum.apply(spec)
     return spec
 
+
+
+def errata_markdown() -> str:
+    """`spec/ERRATA.md`, generated from the list so the two never drift."""
+    lines = [
+        "# Errata: how the effective spec differs from `openapi.yaml`",
+        "",
+        "`openapi.yaml` in this folder is byte-identical to the upstream contract. The mock, the",
+        "contract suite and the tests read the *effective spec*: that file with the corrections",
+        "below applied in code (`mockserver/errata.py`). `GET /openapi.json` on a running mock",
+        "serves it; `modelux-contracts run --strict-spec` judges against the pristine file instead.",
+        "",
+        "Kinds: **defect** (the document says something it does not mean), **gap** (an answer a",
+        "correct server must give is undocumented), **constraint** (a rule stated in the product",
+        "docs or descriptions, written as JSON Schema), **note** (kept as written, listed for readers).",
+        "",
+        "This file is generated: `modelux-mock errata > spec/ERRATA.md`.",
+        "",
+    ]
+    for erratum in ERRATA:
+        lines += [f"## {erratum.id} — {erratum.summary}", "", f"*{erratum.kind}.* {erratum.reason}", ""]
+    return "\n".join(lines)

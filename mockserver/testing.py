@@ -19,7 +19,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 @contextmanager
 def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> Iterator[str]:
     """Serve a WSGI app with waitress on a loopback port; yields its base URL."""
-    server = create_server(app, host=host, port=port or free_port(host), threads=threads, _quiet=True)
+    server = create_server(app, host=host, port=port or free_port(host), threads=threads)
     thread = threading.Thread(target=server.run, name="mock-server", daemon=True)
     thread.start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from jsonschema.exceptions import ValidationError, best_match
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIResponse
 from werkzeug.wrappers import Response
@@ -19,15 +20,25 @@ def _pointer(location: str, path: Iterable[Any]) -> str:
     return text
 
 
+def _explain(error: ValidationError) -> ValidationError:
+    """The most telling error of a oneOf/anyOf: from the variant whose discriminator matched."""
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        chosen = [errs for errs in branches.values() if not any(e.validator in ("const", "not") for e in errs)]
+        candidates = [e for errs in (chosen or list(branches.values())) for e in errs]
+        picked = best_match(candidates)
+        if picked is None:
+            break
+        error = picked
+    return error
+
+
 def _schema_messages(location: str, cause: BaseException | None) -> list[str]:
-    errors = list(getattr(cause, "schema_errors", None) or [])
     messages = []
-    for error in errors:
-        # Prefer the deepest, most specific error of a oneOf/anyOf/if-then tree.
-        leaves = [error]
-        while leaves and leaves[-1].context:
-            leaves.append(sorted(leaves[-1].context, key=lambda e: len(list(e.absolute_path)))[-1])
-        leaf = leaves[-1]
+    for error in list(getattr(cause, "schema_errors", None) or []):
+        leaf = _explain(error)
         messages.append(f"{_pointer(location, leaf.absolute_path)}: {leaf.message}")
     return messages
 

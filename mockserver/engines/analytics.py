@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable
 
@@ -11,6 +12,12 @@ from ..clock import UTC, iso, parse_iso
 
 Resource = dict[str, Any]
 MICRO = Decimal("0.000001")
+
+
+def log_cost(log: Resource) -> Decimal:
+    """A log's cost at micro-dollar precision: every breakdown adds the same rounded amounts,
+    so per-provider, per-model and per-bucket sums equal the total exactly."""
+    return Decimal(log["cost_usd"]).quantize(MICRO) if log.get("cost_usd") else Decimal(0)
 
 
 def in_window(log: Resource, start: datetime | None, end: datetime | None) -> bool:
@@ -29,7 +36,7 @@ class _Totals:
     def add(self, log: Resource) -> None:
         self.count += 1
         self.tokens += log.get("total_tokens") or 0
-        self.cost += Decimal(log["cost_usd"]) if log.get("cost_usd") else Decimal(0)
+        self.cost += log_cost(log)
         if log.get("latency_ms") is not None:
             self.latency_sum += log["latency_ms"]
             self.latency_n += 1
@@ -108,3 +115,96 @@ def decisions_summary(logs: Iterable[Resource], start: datetime | None, end: dat
         "top_skip_reasons": [{"reason": r, "count": c} for r, c in skips.most_common(10)],
         "policy_counts": [{"policy": p, "count": c} for p, c in policies.most_common()],
     }
+
+
+# ── traffic signals: error-rate anomalies and provider health ───────────────
+#
+# Both look at fixed UTC windows (hourly by default) of logged traffic, so the same logs always
+# give the same signals, whatever order they arrived in. Callers compare the signals before and
+# after new logs are stored and emit only the new ones.
+
+
+@dataclass(frozen=True)
+class SignalRule:
+    """A window is anomalous (a provider unhealthy) when it holds at least `min_requests`
+    requests and their error rate is at least `error_rate`."""
+
+    window_seconds: int = 3600
+    min_requests: int = 10
+    error_rate: float = 0.25
+
+    def window_of(self, moment: datetime) -> datetime:
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        offset = int((moment.astimezone(UTC) - epoch).total_seconds()) // self.window_seconds
+        return epoch + timedelta(seconds=offset * self.window_seconds)
+
+    def exceeded(self, count: int, errors: int) -> bool:
+        return count >= self.min_requests and errors / count >= self.error_rate
+
+
+ANOMALY_RULE = SignalRule(window_seconds=3600, min_requests=10, error_rate=0.25)
+HEALTH_RULE = SignalRule(window_seconds=3600, min_requests=5, error_rate=0.5)
+
+
+def _windows(logs: Iterable[Resource], rule: SignalRule, key: str) -> dict[tuple[str, datetime], list[int]]:
+    counts: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0, 0])
+    for log in logs:
+        group = log.get(key)
+        if not group:
+            continue
+        cell = counts[(group, rule.window_of(parse_iso(log["timestamp"])))]
+        cell[0] += 1
+        cell[1] += log.get("status") == "error"
+    return counts
+
+
+def _signal(group_key: str, group: str, start: datetime, rule: SignalRule, count: int, errors: int) -> dict[str, Any]:
+    return {
+        group_key: group,
+        "window_start": iso(start),
+        "window_end": iso(start + timedelta(seconds=rule.window_seconds)),
+        "request_count": count,
+        "error_count": errors,
+        "error_rate": round(errors / count, 6) if count else 0.0,
+        "threshold": rule.error_rate,
+        "min_requests": rule.min_requests,
+    }
+
+
+def error_rate_anomalies(logs: Iterable[Resource], rule: SignalRule = ANOMALY_RULE) -> list[dict[str, Any]]:
+    """One signal per (project, window) whose error rate reached the threshold, oldest first."""
+    found = [
+        _signal("project_id", project, start, rule, count, errors)
+        for (project, start), (count, errors) in _windows(logs, rule, "project_id").items()
+        if rule.exceeded(count, errors)
+    ]
+    return sorted(found, key=lambda s: (s["window_start"], s["project_id"]))
+
+
+def provider_health_transitions(logs: Iterable[Resource], rule: SignalRule = HEALTH_RULE) -> list[dict[str, Any]]:
+    """Where each provider's health flips, oldest first.
+
+    A provider starts healthy. Each window with at least `min_requests` of its requests sets its
+    health: unhealthy when the error rate reaches the threshold, healthy otherwise; quieter
+    windows change nothing. A transition is a window whose health differs from the one before.
+    """
+    per_provider: dict[str, list[tuple[datetime, int, int]]] = defaultdict(list)
+    for (provider, start), (count, errors) in _windows(logs, rule, "provider").items():
+        if count >= rule.min_requests:
+            per_provider[provider].append((start, count, errors))
+    found = []
+    for provider, windows in per_provider.items():
+        status = "healthy"
+        for start, count, errors in sorted(windows):
+            now = "unhealthy" if rule.exceeded(count, errors) else "healthy"
+            if now != status:
+                found.append({**_signal("provider", provider, start, rule, count, errors),
+                              "previous_status": status, "status": now})
+                status = now
+    return sorted(found, key=lambda s: (s["window_start"], s["provider"]))
+
+
+def provider_status(logs: Iterable[Resource], provider: str, rule: SignalRule = HEALTH_RULE) -> str:
+    """A provider's health after all the given traffic ("healthy" when nothing says otherwise)."""
+    flips = [t for t in provider_health_transitions(logs, rule) if t["provider"] == provider]
+    return flips[-1]["status"] if flips else "healthy"

@@ -43,11 +43,29 @@ def spend_since(budget: Resource, now: datetime) -> datetime:
     return start
 
 
+def counts_toward(budget: Resource, log: Resource, now: datetime) -> bool:
+    """In scope and inside [period start, now]; after a reset, strictly later than the reset.
+
+    Strictly: a reset zeroes the spend, so a request logged in the very millisecond of the reset
+    (timestamps have millisecond precision) belongs to the spend that was reset.
+    """
+    if not log.get("cost_usd") or not in_scope(budget, log):
+        return False
+    moment = parse_iso(log["timestamp"])
+    if moment > now:
+        return False
+    period_start, _ = period_bounds(budget["period"], now)
+    reset = budget.get("_reset_at")
+    if reset and parse_iso(reset) >= period_start:
+        return moment > parse_iso(reset)
+    return moment >= period_start
+
+
 def current_spend(budget: Resource, logs: Iterable[Resource], now: datetime) -> Decimal:
-    since = spend_since(budget, now)
+    """Cost of the logs in scope since the later of the period start and the last reset."""
     total = Decimal(0)
     for log in logs:
-        if log.get("cost_usd") and in_scope(budget, log) and since <= parse_iso(log["timestamp"]) <= now:
+        if counts_toward(budget, log, now):
             total += Decimal(log["cost_usd"])
     return total
 
@@ -73,7 +91,12 @@ def budget_view(budget: Resource, logs: Iterable[Resource], now: datetime) -> Re
 
 
 def crossed_thresholds(budget: Resource, alerts: list[Resource], spend: Decimal) -> list[tuple[str, dict[str, Any]]]:
-    """(event_type, details) for every threshold the spend has reached, in rising order."""
+    """(event_type, details) for every threshold the spend has reached, in rising order.
+
+    Nothing is reached without spend: a 0 % threshold means "on the first cent", not "at once".
+    """
+    if spend <= 0:
+        return []
     amount = Decimal(budget["amount_usd"])
     used = (spend / amount * 100) if amount > 0 else Decimal(100 if spend > 0 else 0)
     found: list[tuple[Decimal, str, dict[str, Any]]] = []

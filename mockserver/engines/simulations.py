@@ -145,8 +145,13 @@ class SimulationRunner:
             for org in list(self.world.orgs.values()):
                 for simulation in list(org.simulations.values()):
                     if simulation["status"] in ("pending", "running"):
-                        self._advance(org, simulation)
-                        busy = busy or simulation["status"] == "running"
+                        try:
+                            self._advance(org, simulation)
+                        except Exception as exc:  # one broken simulation must not stall the others
+                            log.exception("simulation %s failed", simulation["id"])
+                            simulation.update(status="failed", completed_at=iso(self.world.now()),
+                                              error_message=f"simulation failed: {type(exc).__name__}: {exc}")
+                        busy = busy or simulation["status"] in ("pending", "running")
         return busy
 
     def run_all(self, max_steps: int = 100000) -> None:
@@ -180,6 +185,10 @@ class SimulationRunner:
             simulation["completed_at"] = iso(now)
 
     def start(self, poll_seconds: float = 0.1) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+
         def loop() -> None:
             while not self._stop.is_set():
                 try:

@@ -3,7 +3,25 @@
 Domain events become one delivery per active, subscribed endpoint (project-scoped endpoints
 only hear their project). A dispatcher thread sends due deliveries over real HTTP; the
 network call happens outside the world lock. Only loopback hosts (plus any explicitly
-allowed) are ever contacted: a mock fed random URLs must not send traffic anywhere else.
+allowed) are ever contacted: a mock fed random URLs must not send traffic anywhere else, and
+environment proxies are ignored so "loopback" really means a direct loopback connection.
+
+Who emits what (`World.emit`, which calls `WebhookEngine.on_event`):
+
+* `routing_config.created|updated|deleted` — handlers/routing.py (create, PATCH, restore,
+  delete) and handlers/simulations.py (promote writes a new version);
+* `api_key.revoked` — handlers/keys.py;
+* `budget.threshold_reached`, `budget.exceeded` — handlers/budgets.py `evaluate_budget`,
+  whenever spend crosses the soft cap, an alert threshold, or the amount;
+* `provider.health_changed` — handlers/logs.py: `ingest_logs` when a provider's hourly
+  error rate flips it between healthy and unhealthy, and `credential_reverified` when a
+  credential's key is replaced;
+* `request.anomaly_detected` — handlers/logs.py `ingest_logs`, when a project's hourly error
+  rate crosses the anomaly threshold;
+* `webhook.test` — POST /webhooks/endpoints/{id}/test (sent whatever the subscription).
+
+A paused endpoint (`active: false`) receives nothing: fan-out skips it and the dispatcher holds
+deliveries already queued for it (including tests) until it is active again.
 """
 
 from __future__ import annotations
@@ -14,6 +32,7 @@ import ipaddress
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -132,12 +151,19 @@ def is_due(delivery: Resource, now: datetime) -> bool:
             and not delivery.get("_inflight") and parse_iso(delivery["next_attempt_at"]) <= now)
 
 
+def waiting(delivery: Resource) -> bool:
+    """Queued for a future attempt (pending or failed with a next attempt)."""
+    return delivery["status"] in ("pending", "failed") and delivery["next_attempt_at"] is not None
+
+
 Sender = Callable[[str, bytes, dict[str, str], float], tuple[int | None, str | None]]
 
 
 def http_sender(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
+    """One POST; (status, body) or (None, why it failed). Never via an environment proxy."""
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout, follow_redirects=False,
+                              trust_env=False)
     except httpx.TimeoutException:
         return None, f"timeout after {timeout}s"
     except httpx.HTTPError as exc:
@@ -184,22 +210,53 @@ class WebhookEngine:
     # ── delivery ────────────────────────────────────────────────────────
 
     def deliver_due(self) -> int:
-        """Attempt every due delivery once; returns how many were attempted."""
+        """Attempt every due delivery once; returns how many were attempted.
+
+        Attempts run concurrently (a slow receiver only delays itself, bounded by the
+        per-attempt timeout), outside the world lock; each outcome is recorded under it.
+        """
         with self.world.lock:
             now = self.world.now()
             batch = []
             for org in self.world.orgs.values():
                 for delivery in org.webhook_deliveries.values():
                     endpoint = org.webhook_endpoints.get(delivery["endpoint_id"])
-                    if endpoint is not None and is_due(delivery, now):
+                    if endpoint is not None and endpoint["active"] and is_due(delivery, now):
                         delivery["_inflight"] = True
+                        # The secret is read now: an attempt is signed with the current secret.
                         batch.append((delivery, endpoint["url"], endpoint["_secret"]))
-        for delivery, url, secret in batch:
-            status, text = self._send(delivery, url, secret)
+        if not batch:
+            return 0
+
+        def attempt(item: tuple[Resource, str, str]) -> None:
+            delivery, url, secret = item
+            try:
+                status, text = self._send(delivery, url, secret)
+            except Exception as exc:  # a broken sender is a failed attempt, not a stuck delivery
+                log.exception("webhook delivery %s failed unexpectedly", delivery["id"])
+                status, text = None, f"delivery error: {type(exc).__name__}: {exc}"
             with self.world.lock:
                 delivery.pop("_inflight", None)
                 record_attempt(delivery, self.policy, self.world.now(), status, text)
+
+        if len(batch) == 1:
+            attempt(batch[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(batch)), thread_name_prefix="webhook-send") as pool:
+                list(pool.map(attempt, batch))
         return len(batch)
+
+    def seconds_until_due(self) -> float | None:
+        """Clock seconds until the next queued attempt (0 if one is due), None if nothing waits."""
+        with self.world.lock:
+            now = self.world.now()
+            times = [parse_iso(d["next_attempt_at"]) for org in self.world.orgs.values()
+                     for d in org.webhook_deliveries.values()
+                     if waiting(d) and not d.get("_inflight")
+                     and (org.webhook_endpoints.get(d["endpoint_id"]) or {}).get("active")]
+        if not times:
+            return None
+        return max(0.0, (min(times) - now).total_seconds())
 
     def _send(self, delivery: Resource, url: str, secret: str) -> tuple[int | None, str | None]:
         if not host_allowed(url, self.policy.allow_hosts):
@@ -216,15 +273,29 @@ class WebhookEngine:
 
     # ── background loop ─────────────────────────────────────────────────
 
+    def wake(self) -> None:
+        """Look at the queue now (an endpoint was re-activated, a delivery queued or replayed)."""
+        self._wake.set()
+
     def start(self, poll_seconds: float = 0.25) -> None:
+        """Run the dispatcher: sleeps until the next attempt is due (at most `poll_seconds`)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+
         def loop() -> None:
             while not self._stop.is_set():
+                self._wake.clear()
+                wait = poll_seconds
                 try:
                     self.deliver_due()
+                    due_in = self.seconds_until_due()
+                    if due_in is not None:
+                        wait = min(poll_seconds, due_in)
                 except Exception:  # keep the dispatcher alive; the failure is logged
                     log.exception("webhook dispatcher iteration failed")
-                self._wake.wait(poll_seconds)
-                self._wake.clear()
+                if wait > 0:
+                    self._wake.wait(wait)
 
         self._thread = threading.Thread(target=loop, name="webhook-dispatcher", daemon=True)
         self._thread.start()

@@ -146,7 +146,8 @@ def list_budget_events(call: Call) -> Reply:
     budget = call.org.get("budgets", call.path["id"])
     limit = call.query.get("limit", 50)
     events = [e for e in call.org.budget_events.values() if e["budget_id"] == budget["id"]]
-    events.sort(key=lambda e: e["occurred_at"], reverse=True)
+    # Newest first; events of one millisecond (soft cap and hard cap together) latest-recorded first.
+    events = sorted(reversed(events), key=lambda e: e["occurred_at"], reverse=True)
     return ok([public(e) for e in events[:limit]])
 
 

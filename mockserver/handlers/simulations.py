@@ -82,10 +82,13 @@ def cancel_simulation(call: Call) -> Reply:
     if simulation["status"] not in ("pending", "running"):
         raise Conflict(f"only pending or running simulations can be cancelled; this one is {simulation['status']}",
                        code="not_cancellable")
+    before = simulation["status"]
     simulation["status"] = "cancelled"
     simulation["cancelled_at"] = call.world.now_iso()
     call.world.audit(call.org, call.actor, "simulation", simulation["id"], "cancelled",
-                     {"status": {"before": "running", "after": "cancelled"}})
+                     {"status": {"before": before, "after": "cancelled"}},
+                     metadata={"processed_count": simulation["processed_count"],
+                               "request_count": simulation["request_count"]})
     return ok(public(simulation))
 
 

@@ -1,4 +1,8 @@
-"""Webhook endpoints (signing secret once, rotate, test) and their deliveries (replay)."""
+"""Webhook endpoints (signing secret once, rotate, test) and their deliveries (replay).
+
+Sending is the engine's job (engines/webhooks.py); these handlers only queue, list and
+re-queue. A paused endpoint keeps its queue: re-activating it wakes the dispatcher.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +75,8 @@ def update_endpoint(call: Call) -> Reply:
             endpoint[field] = call.body[field]
     if changes:
         call.world.audit(call.org, call.actor, "webhook_endpoint", endpoint["id"], "updated", changes)
+        if endpoint["active"]:
+            call.services.webhooks.wake()
     return ok(public(endpoint))
 
 
@@ -98,6 +104,8 @@ def test_endpoint(call: Call) -> Reply:
     endpoint = call.org.get("webhook_endpoints", call.path["id"])
     data = {"synthetic": True, "endpoint_id": endpoint["id"], "message": "Test event from Modelux"}
     delivery = call.services.webhooks.enqueue(call.org, endpoint, "webhook.test", data)
+    call.world.audit(call.org, call.actor, "webhook_endpoint", endpoint["id"], "tested",
+                     metadata={"delivery_id": delivery["id"], "event_id": delivery["payload"]["id"]})
     return 202, {"data": {"delivery_id": delivery["id"], "event_id": delivery["payload"]["id"],
                           "event_type": "webhook.test", "status": delivery["status"]}}
 
@@ -106,7 +114,8 @@ def test_endpoint(call: Call) -> Reply:
 def list_deliveries(call: Call) -> Reply:
     endpoint = call.org.get("webhook_endpoints", call.path["id"])
     found = [d for d in call.org.webhook_deliveries.values() if d["endpoint_id"] == endpoint["id"]]
-    found.sort(key=lambda d: d["created_at"], reverse=True)
+    # Newest first; within one millisecond the later-queued first (stable sort of the reversed insertion order).
+    found = sorted(reversed(found), key=lambda d: d["created_at"], reverse=True)
     return ok([public(d) for d in found])
 
 
@@ -120,6 +129,9 @@ def replay_delivery(call: Call) -> Reply:
     delivery = call.org.get("webhook_deliveries", call.path["id"])
     if delivery["status"] not in ("failed", "dead"):
         raise Conflict(f"only failed or dead deliveries can be replayed; this one is {delivery['status']}",
+                       code="not_replayable")
+    if delivery.get("_inflight"):
+        raise Conflict("an attempt of this delivery is in progress; replay it once that attempt is recorded",
                        code="not_replayable")
     call.services.webhooks.replay(delivery)
     call.world.audit(call.org, call.actor, "webhook_delivery", delivery["id"], "replayed",

@@ -1,0 +1,118 @@
+"""The contract itself: pristine copy, effective spec, errata, and the handler table."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from mockserver.errata import ERRATA, EVENT_TYPES
+from mockserver.registry import load_handlers
+from mockserver.spec import effective_spec, operation_ids, operations, pristine_spec, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+UPSTREAM = ROOT.parent / "shared" / "spec" / "openapi.yaml"
+
+
+def test_spec_copy_is_byte_identical_to_upstream():
+    if not UPSTREAM.exists():
+        pytest.fail(f"upstream spec missing at {UPSTREAM}")
+    ours = (ROOT / "spec" / "openapi.yaml").read_bytes()
+    assert hashlib.sha256(ours).hexdigest() == hashlib.sha256(UPSTREAM.read_bytes()).hexdigest()
+
+
+def test_pristine_spec_has_67_operations_and_is_unchanged_by_loading():
+    spec = pristine_spec()
+    assert len(operations(spec)) == 67
+    assert len(set(operation_ids(spec))) == 67
+    assert "nullable: true" in (ROOT / "spec" / "openapi.yaml").read_text()
+
+
+def test_effective_spec_is_a_valid_openapi_31_document():
+    validate(effective_spec())
+
+
+def test_effective_spec_has_no_nullable_keyword_left():
+    assert '"nullable"' not in json.dumps(effective_spec())
+    assert '"nullable"' in json.dumps(pristine_spec())
+
+
+def test_nullable_became_a_null_admitting_type():
+    schemas = effective_spec()["components"]["schemas"]
+    assert schemas["Provider"]["properties"]["base_url"]["type"] == ["string", "null"]
+    assert schemas["Log"]["properties"]["tags"]["type"] == ["object", "null"]
+    jsonschema.Draft202012Validator(schemas["WebhookDelivery"]).validate(
+        {"id": "d", "endpoint_id": "e", "event_type": "webhook.test", "status": "pending", "response_status": None}
+    )
+
+
+def test_every_invalidatable_operation_documents_400():
+    spec = effective_spec()
+    for path, method, op in operations(spec):
+        typed = [resolve(spec, p) for p in op.get("parameters", [])]
+        constrained = any(
+            p["schema"].get("type") not in ("string", None) or {"enum", "format", "pattern"} & set(p["schema"])
+            or (p.get("required") and p["in"] == "query")
+            for p in typed
+        )
+        if "requestBody" in op or constrained:
+            assert "400" in op["responses"], f"{method.upper()} {path} can be invalid but documents no 400"
+
+
+def test_pristine_spec_lacks_the_400_that_errata_add():
+    pristine = {op["operationId"]: op for _, _, op in operations(pristine_spec())}
+    effective = {op["operationId"]: op for _, _, op in operations(effective_spec())}
+    assert "400" not in pristine["listLogs"]["responses"]
+    assert "400" in effective["listLogs"]["responses"]
+    assert "409" in effective["promoteSimulation"]["responses"]
+
+
+def test_errata_document_is_generated_from_the_list():
+    from mockserver.errata import errata_markdown
+
+    assert (ROOT / "spec" / "ERRATA.md").read_text() == errata_markdown()
+
+
+def test_errata_are_documented_one_by_one():
+    text = (ROOT / "spec" / "ERRATA.md").read_text()
+    documented = set(re.findall(r"^## (\w+)\b", text, flags=re.M))
+    assert documented == {e.id for e in ERRATA}
+    for erratum in ERRATA:
+        assert erratum.reason.strip(), erratum.id
+
+
+def test_decisions_document_exists_and_names_the_mocks_choices():
+    text = (ROOT / "spec" / "DECISIONS.md").read_text()
+    for topic in ("405", "413", "409", "version", "webhook", "loopback"):
+        assert topic in text, topic
+
+
+def test_every_operation_has_exactly_one_handler_and_none_is_orphaned():
+    handlers = load_handlers()
+    ids = operation_ids(effective_spec())
+    assert sorted(ids) == sorted(handlers)
+    assert len(handlers) == 67
+
+
+def test_registering_a_second_handler_for_an_operation_fails():
+    from mockserver.registry import operation
+
+    with pytest.raises(RuntimeError, match="two handlers for createProject"):
+        operation("createProject")(lambda call: (200, {}))
+
+
+def test_event_type_vocabulary_is_the_registry():
+    from mockserver.engines.webhooks import EVENT_TYPE_DESCRIPTIONS
+
+    assert set(EVENT_TYPE_DESCRIPTIONS) == set(EVENT_TYPES)
+
+
+def test_openapi_json_serves_the_effective_spec(api):
+    response = api.client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json == effective_spec()
