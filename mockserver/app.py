@@ -233,7 +233,7 @@ def _dispatch(router: Router, services: Services, config: MockConfig, handlers: 
         world=services.world,
         org=g.get("org"),  # type: ignore[arg-type]
         actor=actor,  # type: ignore[arg-type]
-        path=path_vars,
+        path={**path_vars, **dict(result.parameters.path)},
         query=dict(result.parameters.query),
         body=result.body,
         services=services,

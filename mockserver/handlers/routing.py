@@ -156,7 +156,7 @@ def _version(org: OrgState, record: Resource, number: int) -> Resource:
     for version in org.config_versions[record["id"]]:
         if version["version"] == number:
             return version
-    raise not_found(f"version of routing config '{record['id']}'", number)
+    raise NotFound(f"routing config '{record['id']}' has no version {number}")
 
 
 @operation("getRoutingConfigVersion")
