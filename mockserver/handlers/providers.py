@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..ids import sha256_hex
 from ..registry import Call, Reply, created, deleted, ok, operation
 from ..store import OrgState, Resource, public
+from .logs import credential_reverified
 
 
 def new_provider(org: OrgState, world, provider: str, name: str, api_key: str, base_url: str | None = None,
@@ -62,6 +63,8 @@ def update_provider(call: Call) -> Reply:
         changes["apiKey"] = True
     if changes:
         call.world.audit(call.org, call.actor, "provider", record["id"], "updated", changes)
+    if "apiKey" in body:
+        credential_reverified(call.world, call.org, record)
     return ok(public(record))
 
 
