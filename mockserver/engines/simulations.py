@@ -8,7 +8,6 @@ small chunks so `processed_count` climbs visibly; `step()` does one chunk synchr
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from ..clock import iso, parse_iso
 from . import catalogue
+from .worker import Worker
 from .routing import RouteRequest, RoutingError, PolicyConfigError, route
 
 log = logging.getLogger("modelux.simulations")
@@ -131,12 +131,10 @@ class SimulationRunner:
     def __init__(self, world, resolver_for: Callable[[Any, str | None], Callable[[str], Any]]):
         self.world = world
         self.resolver_for = resolver_for
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("simulation-runner", lambda: 0.1, 0.1)
 
     def kick(self) -> None:
-        self._wake.set()
+        self._worker.wake()
 
     def step(self) -> bool:
         """Process one chunk of every active simulation; True while work remains."""
@@ -185,28 +183,9 @@ class SimulationRunner:
             simulation["completed_at"] = iso(now)
 
     def start(self, poll_seconds: float = 0.1) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    busy = self.step()
-                except Exception:
-                    log.exception("simulation step failed")
-                    busy = False
-                if not busy:
-                    self._wake.wait(poll_seconds)
-                    self._wake.clear()
-                else:
-                    self._stop.wait(0.02)
-
-        self._thread = threading.Thread(target=loop, name="simulation-runner", daemon=True)
-        self._thread.start()
+        """Advance in the background: quickly while work remains, else idle until kicked."""
+        self._worker = Worker("simulation-runner", lambda: 0.02 if self.step() else poll_seconds, poll_seconds)
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._worker.stop()

@@ -31,7 +31,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..clock import iso, parse_iso
+from .worker import Worker
 
 log = logging.getLogger("modelux.webhooks")
 
@@ -178,9 +178,7 @@ class WebhookEngine:
         self.world = world
         self.policy = policy
         self.sender = sender
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("webhook-dispatcher", lambda: 0.25, 0.25)
         world.event_listeners.append(self.on_event)
 
     # ── fan-out ─────────────────────────────────────────────────────────
@@ -200,12 +198,12 @@ class WebhookEngine:
     def _add(self, org, endpoint: Resource, event: Resource, now: datetime) -> Resource:
         delivery = new_delivery(self.world.ids, endpoint, event, now)
         org.webhook_deliveries[delivery["id"]] = delivery
-        self._wake.set()
+        self._worker.wake()
         return delivery
 
     def replay(self, delivery: Resource) -> None:
         replay(delivery, self.world.now())
-        self._wake.set()
+        self._worker.wake()
 
     # ── delivery ────────────────────────────────────────────────────────
 
@@ -275,33 +273,18 @@ class WebhookEngine:
 
     def wake(self) -> None:
         """Look at the queue now (an endpoint was re-activated, a delivery queued or replayed)."""
-        self._wake.set()
+        self._worker.wake()
 
     def start(self, poll_seconds: float = 0.25) -> None:
         """Run the dispatcher: sleeps until the next attempt is due (at most `poll_seconds`)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
 
-        def loop() -> None:
-            while not self._stop.is_set():
-                self._wake.clear()
-                wait = poll_seconds
-                try:
-                    self.deliver_due()
-                    due_in = self.seconds_until_due()
-                    if due_in is not None:
-                        wait = min(poll_seconds, due_in)
-                except Exception:  # keep the dispatcher alive; the failure is logged
-                    log.exception("webhook dispatcher iteration failed")
-                if wait > 0:
-                    self._wake.wait(wait)
+        def tick() -> float:
+            self.deliver_due()
+            due_in = self.seconds_until_due()
+            return poll_seconds if due_in is None else min(poll_seconds, due_in)
 
-        self._thread = threading.Thread(target=loop, name="webhook-dispatcher", daemon=True)
-        self._thread.start()
+        self._worker = Worker("webhook-dispatcher", tick, poll_seconds)
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._worker.stop()
