@@ -1,0 +1,156 @@
+"""The embedded target: our mock, in process, with a small seeded world.
+
+Used when no `--base-url` is given, and by the proof tests to serve deliberately broken
+variants. The world is an organization with its key, two projects with a production routing
+config each, and a few hundred request logs over the last days (the API cannot create logs,
+yet analytics, traces, filters and simulation estimates need some to be checked at all).
+Webhook retries are fast (sub-second backoff) so retry and replay run in seconds.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Iterator
+
+from mockserver.app import create_app
+from mockserver.engines import catalogue
+from mockserver.engines.routing import RouteRequest, route
+from mockserver.handlers.projects import new_project
+from mockserver.handlers.routing import new_routing_config
+from mockserver.services import MockConfig, Services
+from mockserver.clock import iso
+from mockserver.testing import serve_in_thread
+
+MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.0-flash", "mistral-small-latest")
+END_USERS = ("user_alice", "user_bob", "user_carol", "user_dave")
+
+
+def new_token() -> str:
+    return "mlx_mgmt_" + secrets.token_hex(20)
+
+
+def embedded_config(token: str, **overrides: Any) -> MockConfig:
+    settings: dict[str, Any] = dict(token=token, start_workers=True, webhook_backoff=0.2, webhook_max_attempts=4,
+                                    webhook_timeout=2.0)
+    settings.update(overrides)
+    return MockConfig(**settings)
+
+
+def seed_world(services: Services, logs: int = 240, seed: int = 7) -> None:
+    """Projects, production configs and request logs, written into the mock's world.
+
+    Logs go through the mock's own pipeline when it has one (`routed_log` + `ingest_logs`: the
+    trace, model, provider and cost of each log then agree by construction); otherwise they are
+    written directly.
+    """
+    rng = random.Random(seed)
+    world, org = services.world, services.org
+    now = world.now()
+    actor = next(iter(org.management_keys), None)
+    fallback = {"attempts": [{"model": "gpt-4o-mini", "timeout_ms": 8000},
+                             {"model": "claude-3-5-haiku-20241022", "timeout_ms": 8000}],
+                "retry_on": ["timeout", "server_error"]}
+    with world.lock:
+        projects = [new_project(org, world, name) for name in ("Support Bot", "Search Assistant")]
+        configs = {p["id"]: new_routing_config(org, world, actor, p["id"], "production", "fallback", fallback)
+                   for p in projects}
+        plan = []
+        for n in range(logs):
+            project = projects[n % len(projects)]
+            plan.append(dict(
+                project=project["id"], moment=now - timedelta(minutes=rng.randint(5, 3 * 24 * 60)),
+                model=rng.choice(MODELS), routed=n % 3 == 0, tags={"feature": rng.choice(("chat", "search", "summary"))},
+                user=rng.choice(END_USERS), status="error" if rng.random() < 0.08 else "success",
+                inp=rng.randint(20, 2000), out=rng.randint(10, 800), latency=rng.randint(-100, 400), n=n))
+        try:
+            from mockserver.handlers.logs import ingest_logs, routed_log
+        except ImportError:  # an older mock: write the logs directly
+            for item in plan:
+                _write_log(world, org, item)
+            return
+        entries = []
+        for item in plan:
+            request = RouteRequest(model="@production" if item["routed"] else item["model"],
+                                   messages=[{"role": "user", "content": f"question {item['n']}"}],
+                                   tags=item["tags"], end_user_id=item["user"], trace_id=f"tr_{item['n']}",
+                                   input_tokens=item["inp"])
+            entries.append(routed_log(world, org, item["project"], request, item["moment"],
+                                      config=configs[item["project"]] if item["routed"] else None,
+                                      status=item["status"], output_tokens=item["out"],
+                                      error_message="upstream timeout" if item["status"] == "error" else None))
+        ingest_logs(world, org, entries, emit=False)
+
+
+def _write_log(world, org, item: dict[str, Any]) -> None:
+    requested = item["model"]
+    if item["routed"]:
+        decision = route("fallback", {"attempts": [{"model": requested}, {"model": "gpt-4o-mini"}]},
+                         RouteRequest(model="@production", tags=item["tags"], trace_id=f"tr_{item['n']}"))
+        used, trace, config_name = decision.selected_model, decision.trace(), "production"
+    else:
+        used, trace, config_name = requested, None, None
+    out = 0 if item["status"] == "error" else item["out"]
+    cost = Decimal(catalogue.cost_usd(used, item["inp"], out)).quantize(Decimal("0.000001"))
+    log = {
+        "id": world.new_id("log"), "project_id": item["project"], "timestamp": iso(item["moment"]),
+        "status": item["status"], "provider": catalogue.provider_for(used),
+        "model_requested": "@production" if item["routed"] else requested, "model_used": used,
+        "routing_config_name": config_name, "latency_ms": catalogue.latency_ms(used) + item["latency"],
+        "input_tokens": item["inp"], "output_tokens": out, "total_tokens": item["inp"] + out,
+        "cost_usd": str(cost), "end_user_id": item["user"], "trace_id": f"tr_{item['n']}", "tags": item["tags"],
+        "error_message": "upstream timeout" if item["status"] == "error" else None,
+        "request_messages": [{"role": "user", "content": f"question {item['n']}"}],
+    }
+    if trace is not None:
+        log["_trace"] = trace
+    org.logs[log["id"]] = log
+
+
+@dataclass
+class EmbeddedTarget:
+    base_url: str
+    token: str
+    services: Services
+    other_token: str  # management key of a second organization on the same mock
+
+
+def build_app(token: str, handlers: dict[str, Any] | None = None, seed_logs: int = 240, **config: Any):
+    """A mock app (optionally with some handlers replaced) and its services, seeded.
+
+    The world also holds a second organization (with one project) whose key is `services.other_token`,
+    so organization isolation can be checked.
+    """
+    from mockserver.services import bootstrap_org
+
+    mock_config = embedded_config(token, **config)
+    services = Services.build(mock_config)
+    seed_world(services, logs=seed_logs)
+    with services.world.lock:
+        other, other_token = bootstrap_org(services.world, "Other Org", new_token(), owner_email="other@example.com")
+        new_project(other, services.world, "Other Org's project")
+    services.other_token = other_token  # type: ignore[attr-defined]
+    app = create_app(mock_config, services, handlers=handlers)
+    return app, services
+
+
+@contextmanager
+def serve_embedded(token: str | None = None, handlers: dict[str, Any] | None = None, wsgi_wrapper=None,
+                   **config: Any) -> Iterator[EmbeddedTarget]:
+    """Serve a seeded mock on a loopback port for the duration of the block.
+
+    `wsgi_wrapper(app, token)` may wrap the WSGI app (the proof tests break HTTP-level behaviour that way).
+    """
+    token = token or new_token()
+    app, services = build_app(token, handlers=handlers, **config)
+    served = wsgi_wrapper(app, token) if wsgi_wrapper is not None else app
+    try:
+        with serve_in_thread(served) as url:
+            yield EmbeddedTarget(url, token, services, services.other_token)  # type: ignore[attr-defined]
+    finally:
+        services.stop()
+

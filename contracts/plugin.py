@@ -1,0 +1,427 @@
+"""pytest plugin of the contract suite: options, fixtures, guards, naming and the verdict summary.
+
+Load it with `-p contracts.plugin` and point pytest at the suite (`contracts/suite`), or run
+`modelux-contracts run`, which does both. Importing this module has no side effects; it only
+acts on sessions that run the suite's modules (items under `contracts/suite`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .observations import OBSERVED
+from .pacing import Pacer
+from .settings import (DEFAULT_MAX_EXAMPLES, PHASES, PROFILES, STAGING_MAX_EXAMPLES, STAGING_RATE_PER_MIN,
+                       RunSettings)
+from .target import Guard, Registry, Target, TargetUnavailable, api_root, is_loopback
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+
+# Process-wide state the suite modules read at import time (they build schemathesis schemas then).
+SETTINGS: RunSettings | None = None
+RUNTIME: dict[str, Any] = {}
+
+
+def current() -> RunSettings:
+    if SETTINGS is None:
+        raise RuntimeError("the contract suite runs under its plugin: pytest -p contracts.plugin contracts/suite")
+    return SETTINGS
+
+
+def shared_pacer() -> Pacer:
+    return RUNTIME["pacer"]
+
+
+def shared_registry() -> Registry:
+    return RUNTIME["registry"]
+
+
+def shared_guard() -> Guard:
+    return RUNTIME["guard"]
+
+
+# ── options ─────────────────────────────────────────────────────────────────
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("modelux-contracts", "Modelux Management API contract suite")
+    group.addoption("--base-url", dest="mx_base_url", default=os.environ.get("MODELUX_BASE_URL"),
+                    help="Target server (with or without /api/manage/v1). Default: the embedded mock, in process.")
+    group.addoption("--token", dest="mx_token", default=os.environ.get("MODELUX_TOKEN"),
+                    help="Management key for the target (env MODELUX_TOKEN).")
+    group.addoption("--other-token", dest="mx_other_token", default=os.environ.get("MODELUX_OTHER_TOKEN"),
+                    help="Management key of a second organization on the same target: enables the organization "
+                         "isolation rule (env MODELUX_OTHER_TOKEN). The embedded mock provides one.")
+    group.addoption("--strict-spec", dest="mx_strict_spec", action="store_true",
+                    help="Judge against the pristine upstream spec instead of the effective one (spec gaps fail).")
+    group.addoption("--staging", dest="mx_staging", action="store_true",
+                    help="Staging mode: paced, never touches what the run did not create, cleans up after itself.")
+    group.addoption("--rate", dest="mx_rate", type=float, default=None,
+                    help=f"Requests per minute (default: unpaced; {STAGING_RATE_PER_MIN:.0f} in staging mode).")
+    group.addoption("--profile", dest="mx_profile", choices=PROFILES, default="default",
+                    help="`strict` also runs the rules that are this project's own decisions.")
+    group.addoption("--max-examples", dest="mx_max_examples", type=int, default=None,
+                    help=f"Examples per operation and stateful scenarios (default {DEFAULT_MAX_EXAMPLES}, "
+                         f"{STAGING_MAX_EXAMPLES} in staging mode).")
+    group.addoption("--contract-seed", dest="mx_seed", type=int, default=None, help="Seed for reproducible runs.")
+    group.addoption("--webhook-host", dest="mx_webhook_host", default=None,
+                    help="Host name the target uses to reach the suite's webhook receiver (default 127.0.0.1).")
+    group.addoption("--webhook-port", dest="mx_webhook_port", type=int, default=0,
+                    help="Port of the webhook receiver (default: any free port).")
+    group.addoption("--webhook-wait", dest="mx_webhook_wait", type=float, default=120.0,
+                    help="Seconds to wait for a delivery or retry from a remote target (default 120).")
+    group.addoption("--rules", dest="mx_rules", default=None,
+                    help="Comma-separated rule codes: run only these rules (no schemathesis phases).")
+    group.addoption("--phases", dest="mx_phases", default=None,
+                    help=f"Comma-separated schemathesis phases to run (default: {','.join(PHASES)}; "
+                         "`none` runs only the domain rules).")
+    group.addoption("--contract-report", dest="mx_report", default=None,
+                    help="Write the verdict (per operation, per rule, spec gaps, cleanup) as JSON here.")
+
+
+def _settings_from_options(config: pytest.Config) -> RunSettings:
+    opt = config.option
+    staging = bool(opt.mx_staging)
+    rules = tuple(c.strip().upper() for c in (opt.mx_rules or "").split(",") if c.strip())
+    phases = tuple(p.strip() for p in (opt.mx_phases or ",".join(PHASES)).split(",") if p.strip() not in ("", "none"))
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        raise pytest.UsageError(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
+    if staging and opt.mx_phases is None:
+        phases = ("examples", "fuzzing")  # no coverage sweep and no stateful walk at 60 requests a minute
+    from .rules import RULES
+
+    missing = [c for c in rules if c not in RULES and c != "MX-VERSION-MODEL"]
+    if missing:
+        raise pytest.UsageError(f"unknown rule code(s): {', '.join(missing)} (see `modelux-contracts rules`)")
+    seed = opt.mx_seed if opt.mx_seed is not None else random.SystemRandom().randrange(2**31)  # printed, reproducible
+    max_examples = opt.mx_max_examples or (STAGING_MAX_EXAMPLES if staging else DEFAULT_MAX_EXAMPLES)
+    rate = opt.mx_rate if opt.mx_rate is not None else (STAGING_RATE_PER_MIN if staging else None)
+    workers = _worker_count(config)
+    return RunSettings(
+        base_url=opt.mx_base_url or "", token=opt.mx_token or "", other_token=opt.mx_other_token,
+        strict_spec=bool(opt.mx_strict_spec),
+        staging=staging, rate_per_min=rate, profile=opt.mx_profile, max_examples=max_examples, seed=seed,
+        phases=phases, rules=rules, webhook_host=opt.mx_webhook_host, webhook_port=opt.mx_webhook_port,
+        webhook_wait=opt.mx_webhook_wait, workers=workers,
+    )
+
+
+def _worker_count(config: pytest.Config) -> int:
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if isinstance(numprocesses, int) and numprocesses > 0:
+        return numprocesses
+    if hasattr(config, "workerinput"):
+        return int(config.workerinput.get("workercount", 1))
+    return 1
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _runs_suite(config: pytest.Config) -> bool:
+    """Whether this session runs the suite at all (the plugin stays inert otherwise)."""
+    if _is_worker(config):
+        return "modelux_settings" in config.workerinput
+    if any(str(a).split("::")[0] in ("contracts.suite", "contracts") or str(a).startswith("contracts.suite.")
+           for a in config.args):
+        return True  # --pyargs contracts.suite
+    args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    return any(SUITE_DIR == a or SUITE_DIR in a.parents or a in SUITE_DIR.parents for a in args)
+
+
+# ── configuration: settings, the embedded target, xdist hand-over ───────────
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global SETTINGS
+    config.addinivalue_line("markers", "mx_rule(code): a domain rule of the Modelux contract suite")
+    if not _runs_suite(config):
+        return
+    # the embedded mock's openapi-core warns on every request about erratum E16 (allowEmptyValue)
+    config.addinivalue_line("filterwarnings", "ignore:Use of allowEmptyValue property is deprecated:DeprecationWarning")
+    stack = ExitStack()
+    config.stash[_STACK] = stack
+    if _is_worker(config):
+        SETTINGS = RunSettings(**config.workerinput["modelux_settings"])
+    else:
+        SETTINGS = _settings_from_options(config)
+        if not SETTINGS.base_url:
+            from .embedded import new_token, serve_embedded
+
+            embedded = stack.enter_context(serve_embedded(token=SETTINGS.token or new_token()))
+            SETTINGS.base_url, SETTINGS.token, SETTINGS.embedded = embedded.base_url, embedded.token, True
+            SETTINGS.other_token = embedded.other_token
+        elif not SETTINGS.token:
+            raise pytest.UsageError("--token (or MODELUX_TOKEN) is required with --base-url")
+    per_process_rate = SETTINGS.rate_per_min / max(1, SETTINGS.workers) if SETTINGS.rate_per_min else None
+    registry = Registry()
+    RUNTIME.update(pacer=Pacer(per_process_rate), registry=registry, guard=Guard(registry, SETTINGS.staging))
+    config.pluginmanager.register(_SuitePlugin(config), "modelux-contracts-suite")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHandOver(), "modelux-contracts-xdist")
+
+
+_STACK = pytest.StashKey[ExitStack]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = config.stash.get(_STACK, None)
+    if stack is not None:
+        stack.close()
+
+
+class _XdistHandOver:
+    """The controller decides settings (and starts the embedded mock); workers inherit them."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        from dataclasses import asdict
+
+        data = asdict(current())
+        data["rules"], data["phases"] = list(data["rules"]), list(data["phases"])
+        node.workerinput["modelux_settings"] = data
+        node.workerinput["workercount"] = current().workers
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        data = getattr(node, "workeroutput", {}).get("modelux")
+        if data:
+            OBSERVED.merge(data)
+
+
+# ── the session: guards, collection, fixtures, results ──────────────────────
+
+
+KIND_ORDER = {"rule": 0, "model": 1, "webhook": 2, "conformance": 3, "stateful": 4}
+
+
+class _SuitePlugin:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.results: dict[str, dict[str, Any]] = {}
+        self.started = time.monotonic()
+        self._heartbeat: threading.Thread | None = None
+
+    # guard: a target that rejects the token must not "pass"
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if _is_worker(self.config):
+            return
+        settings = current()
+        target = Target(settings.base_url, settings.token, pacer=shared_pacer(), staging=settings.staging)
+        try:
+            reply = target.get("/projects", guard=False)
+        except TargetUnavailable as exc:
+            pytest.exit(f"modelux-contracts: cannot reach the target at {api_root(settings.base_url)}: {exc}",
+                        returncode=2)
+        finally:
+            target.close()
+        if reply.status in (401, 403):
+            pytest.exit(
+                f"modelux-contracts: NOT CONFORMANT (or misconfigured): the target rejected the management key on "
+                f"GET /projects with {reply.status}. Every check would only see 401s, so the run stops here "
+                f"instead of passing. Check --token. Answer: {reply.text[:200]}", returncode=1)
+        if not reply.ok:
+            pytest.exit(f"modelux-contracts: GET /projects with the management key answered {reply.status}, not 200; "
+                        f"the target is not usable: {reply.text[:200]}", returncode=1)
+        if shared_pacer().paced and not _is_worker(self.config):
+            self._start_heartbeat()
+
+    def _start_heartbeat(self) -> None:
+        def beat() -> None:
+            while not self._stop.wait(30):
+                pacer = shared_pacer()
+                sys.stderr.write(f"\n[modelux-contracts] {time.monotonic() - self.started:.0f}s: {pacer.sent} requests "
+                                 f"sent, paced at {pacer.rate_per_min:.0f}/min, {pacer.throttled} throttled (429)\n")
+                sys.stderr.flush()
+
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=beat, name="mx-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        settings = current()
+        name = collection_path.name
+        if name == "test_conformance.py" and (settings.rules_only or not {"examples", "coverage", "fuzzing"}
+                                              & set(settings.phases)):
+            return True
+        if name == "test_stateful.py" and (settings.rules_only or "stateful" not in settings.phases):
+            return True
+        if name in ("test_rules.py", "test_webhooks.py") and settings.rules_only:
+            from .models import MODEL_CODES
+            from .rules import selected
+
+            chosen = selected(settings)
+            if name == "test_webhooks.py":
+                return not any("receiver" in r.needs for r in chosen) or None
+            model = bool(set(settings.rules) & {*MODEL_CODES, "MX-VERSION-MODEL"})
+            return not (model or any("receiver" not in r.needs for r in chosen)) or None
+        return None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        for item in items:
+            if not _in_suite(item):
+                continue
+            kind, key, title = _describe(item)
+            if kind == "conformance" and item.nodeid.endswith("::" + item.originalname):
+                # schemathesis items share one node id under pytest 9: give each its operation
+                _rename(item, f"{item.nodeid}[{key}]")
+            item.user_properties.extend([("mx_kind", kind), ("mx_key", key), ("mx_title", title)])
+            if config.pluginmanager.hasplugin("xdist") and kind in ("rule", "model", "webhook", "stateful"):
+                # One worker runs the scenarios in order; the stateful walk (which may delete seeded projects)
+                # comes after the rules that read them. Conformance items spread over the other workers.
+                item.add_marker(pytest.mark.xdist_group("modelux-scenarios"))
+        items.sort(key=lambda it: KIND_ORDER.get(_describe(it)[0], 9) if _in_suite(it) else -1)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "mx_kind" not in props:
+            return
+        if report.when != "call" and not (report.failed or report.skipped):
+            return
+        entry = self.results.setdefault(report.nodeid, {"kind": props["mx_kind"], "key": props["mx_key"],
+                                                        "title": props.get("mx_title", ""), "outcome": "passed",
+                                                        "details": []})
+        if report.failed:
+            entry["outcome"] = "failed" if report.when == "call" else "error"
+            entry["details"] = _failure_lines(report)
+        elif report.skipped and entry["outcome"] == "passed":
+            entry["outcome"] = "skipped"
+            entry["details"] = [_skip_reason(report)]
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if getattr(self, "_stop", None) is not None:
+            self._stop.set()
+        if _is_worker(self.config):
+            self.config.workeroutput["modelux"] = OBSERVED.to_json()
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if _is_worker(config):
+            return
+        from .summary import render_summary, verdict_json
+
+        settings = current()
+        for line in render_summary(settings, self.results, OBSERVED, time.monotonic() - self.started):
+            markup = {"red": True} if line.startswith(("FAIL", "ERROR", "Verdict: NOT")) else \
+                {"green": True} if line.startswith("Verdict: CONFORMANT") else {}
+            terminalreporter.write_line(line, **markup)
+        if settings.notes:
+            for note in settings.notes:
+                terminalreporter.write_line(f"note: {note}")
+        report_path = config.option.mx_report
+        if report_path:
+            Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(report_path).write_text(json.dumps(verdict_json(settings, self.results, OBSERVED), indent=1))
+
+
+def _rename(item: pytest.Item, nodeid: str) -> None:
+    """Set an item's node id (pytest 9 keeps a structured `_id`; older versions a string `_nodeid`)."""
+    try:
+        from _pytest.nodeid import NodeId
+
+        item._id = NodeId.parse(nodeid)  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover (pytest < 9)
+        item._nodeid = nodeid  # type: ignore[attr-defined]
+
+
+def _in_suite(item: pytest.Item) -> bool:
+    return SUITE_DIR in Path(str(item.path)).resolve().parents
+
+
+def _describe(item: pytest.Item) -> tuple[str, str, str]:
+    """(kind, key, title) of a suite item: the operation or rule it judges."""
+    label = getattr(item, "operation_label", None)
+    if label:
+        from .specs import operation_index
+
+        op_id = {v: k for k, v in operation_index().labels.items()}.get(label, "")
+        return "conformance", label, op_id
+    marker = item.get_closest_marker("mx_rule")
+    if marker is not None:
+        rule_kind = marker.kwargs.get("kind", "rule")
+        return rule_kind, marker.args[0], marker.kwargs.get("title", "")
+    if "stateful" in item.nodeid.lower():
+        return "stateful", "stateful links", "schemathesis state machine over inferred links"
+    return "other", item.name, ""
+
+
+_CODE_LINE = re.compile(r"\b(MX-[A-Z0-9-]+[A-Z0-9]) \(([a-z0-9_]+)\): (.+)")
+_ST_TITLE = re.compile(r"^[\s|+-]*- ((?:ST\d+ )?[A-Z][^\n]{3,120})$", re.M)
+_CUSTOM = re.compile(r"(MX-[A-Z0-9-]+[A-Z0-9]): ([^\n]{0,200})")
+
+
+def _failure_lines(report: pytest.TestReport) -> list[str]:
+    text = report.longreprtext or ""
+    lines: list[str] = []
+    for match in _CODE_LINE.finditer(text):
+        line = f"{match.group(1)} ({match.group(2)}): {match.group(3)[:300]}"
+        if line not in lines:
+            lines.append(line)
+    if not lines:
+        for match in _ST_TITLE.finditer(text):
+            title = match.group(1).strip()
+            if title not in lines and not title.startswith("Reproduce"):
+                lines.append(title)
+        for match in _CUSTOM.finditer(text):
+            line = f"{match.group(1)}: {match.group(2)}"
+            if line not in lines:
+                lines.append(line)
+    if not lines:
+        last = [ln for ln in text.strip().splitlines() if ln.strip()]
+        lines = [last[-1][:300]] if last else ["failed"]
+    return lines[:6]
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")[:300]
+
+
+# ── fixtures ────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture(scope="session")
+def mx_settings() -> RunSettings:
+    return current()
+
+
+@pytest.fixture(scope="session")
+def mx_target(mx_settings: RunSettings):
+    """The suite's client of the target; at the end, cleans up what the run created (staging: everything)."""
+    target = Target(mx_settings.base_url, mx_settings.token, staging=mx_settings.staging, pacer=shared_pacer(),
+                    registry=shared_registry(), guard=shared_guard())
+    target.discover_identity()
+    yield target
+    if mx_settings.staging:
+        report = target.cleanup()
+        OBSERVED.left.extend({"kind": item.kind, "id": item.id, "reason": reason} for item, reason in report.left)
+    target.close()
+
+
+@pytest.fixture(scope="session")
+def mx_receiver(mx_settings: RunSettings):
+    """The webhook receiver, started on first use."""
+    from .receiver import Receiver
+
+    host = mx_settings.webhook_host
+    bind = "127.0.0.1" if host is None or is_loopback(f"http://{host}") else "0.0.0.0"
+    receiver = Receiver(bind_host=bind, port=mx_settings.webhook_port, public_host=host or "127.0.0.1").start()
+    yield receiver
+    receiver.stop()

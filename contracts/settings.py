@@ -1,0 +1,43 @@
+"""The options of one contract run, as the plugin, the suite modules and the rules see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+PROFILES = ("default", "strict")
+DEFAULT_MAX_EXAMPLES = 100
+STAGING_MAX_EXAMPLES = 5
+STAGING_RATE_PER_MIN = 60.0
+
+
+@dataclass
+class RunSettings:
+    base_url: str
+    token: str
+    other_token: str | None = None  # a management key of ANOTHER organization on the same target
+    embedded: bool = False  # the target is our own mock, started by the plugin
+    strict_spec: bool = False
+    staging: bool = False
+    rate_per_min: float | None = None
+    profile: str = "default"
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    seed: int | None = None
+    phases: tuple[str, ...] = PHASES
+    rules: tuple[str, ...] = ()  # only these rule codes (and no schemathesis phases) when given
+    webhook_host: str | None = None
+    webhook_port: int = 0
+    webhook_wait: float = 120.0  # seconds to wait for a delivery (a retry) from a remote target
+    workers: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def strict(self) -> bool:
+        return self.profile == "strict"
+
+    @property
+    def rules_only(self) -> bool:
+        return bool(self.rules)
+
+    def wants_rule(self, code: str) -> bool:
+        return not self.rules or code in self.rules

@@ -1,0 +1,115 @@
+"""The verdict of a run: per operation, per rule, spec gaps, coverage and cleanup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .observations import Observations
+from .settings import RunSettings
+from .specs import api_label_map, gap_table
+from .target import api_root
+
+MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+
+
+def _rows(results: dict[str, dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
+    return sorted((r for r in results.values() if r["kind"] in kinds), key=lambda r: r["key"])
+
+
+def failures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in results.values() if r["outcome"] in ("failed", "error")]
+
+
+def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations,
+                   elapsed: float) -> list[str]:
+    from .rules import RULES
+
+    lines = ["", "=" * 24 + " Modelux contract verdict " + "=" * 24]
+    where = " (embedded mock)" if settings.embedded else ""
+    lines.append(f"Target   {api_root(settings.base_url)}{where}")
+    spec = "pristine upstream spec (--strict-spec)" if settings.strict_spec else "effective spec (upstream + errata)"
+    lines.append(f"Judged   against the {spec}; profile {settings.profile}"
+                 f"{'; STAGING mode' if settings.staging else ''}"
+                 f"{f'; paced {settings.rate_per_min:.0f}/min' if settings.rate_per_min else ''}"
+                 f"; seed {settings.seed}; {observed.requests} answers observed in {elapsed:.0f}s")
+
+    conformance = _rows(results, "conformance")
+    if conformance:
+        phases = ", ".join(p for p in settings.phases if p != "stateful")
+        lines += ["", f"Conformance per operation (schemathesis {phases}; max {settings.max_examples} examples):"]
+        for row in conformance:
+            lines.append(f"  {MARK[row['outcome']]:5} {row['title']:28} {row['key']}")
+            lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
+    for row in _rows(results, "stateful"):
+        lines += ["", f"Stateful (links between operations): {MARK[row['outcome']]}"]
+        lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
+
+    rule_rows = _rows(results, "rule", "webhook", "model")
+    if rule_rows:
+        lines += ["", "Domain rules:"]
+        for row in rule_rows:
+            rule = RULES.get(row["key"])
+            source = f"[{rule.source}]" if rule else "[model]"
+            lines.append(f"  {MARK[row['outcome']]:5} {row['key']:30} {source:7} {row['title']}")
+            if row["outcome"] != "passed":
+                lines += [f"          - {d}" for d in row["details"]]
+
+    gaps = sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"]))
+    if gaps:
+        treatment = "FAILURES under --strict-spec" if settings.strict_spec else "not failures (use --strict-spec)"
+        lines += ["", f"Spec gaps — answers only the errata document, {treatment}:"]
+        for gap in gaps:
+            lines.append(f"  {gap['operation']:44} {gap['status']}  x{gap['count']:<5} {gap['erratum']}: "
+                         f"{gap['summary'][:70]}")
+
+    never = _never_succeeded(settings, observed, results)
+    if never:
+        lines += ["", "Operations that never answered 2xx in this run (coverage note, not a verdict):",
+                  "  " + ", ".join(never)]
+
+    if settings.staging or observed.left:
+        lines += ["", f"Cleanup: {observed.created} created, {observed.cleaned} removed, {len(observed.left)} left"]
+        for item in observed.left:
+            lines.append(f"  LEFT  {item['kind']} {item['id']}: {item['reason'][:160]}")
+    lines += observed.notes and ["", *[f"note: {n}" for n in observed.notes]] or []
+
+    failed = failures(results)
+    counted = len(results)
+    lines.append("")
+    if failed:
+        codes = sorted({d.split(" ")[0].rstrip(":") for r in failed for d in r["details"] if d.startswith("MX-")})
+        lines.append(f"Verdict: NOT CONFORMANT — {len(failed)} of {counted} checks failed"
+                     + (f"; rules broken: {', '.join(codes)}" if codes else "")
+                     + f" (reproduce with --seed {settings.seed})")
+    else:
+        lines.append(f"Verdict: CONFORMANT — {counted} checks, no failures")
+    return lines
+
+
+def _never_succeeded(settings: RunSettings, observed: Observations, results: dict[str, dict[str, Any]]) -> list[str]:
+    labels = api_label_map()
+    covered = sum(1 for r in results.values() if r["kind"] == "conformance")
+    if settings.rules_only or covered < len(labels) - 1:  # a partial run (-k, --rules): no coverage note
+        return []
+    never = []
+    for op_id, label in sorted(labels.items(), key=lambda kv: kv[1]):
+        counts = observed.statuses.get(label, {})
+        if not any(str(s).startswith("2") for s in counts):
+            never.append(f"{label}" + (" (never fuzzed)" if op_id == "deleteOrg" else ""))
+    return never
+
+
+def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations) -> dict[str, Any]:
+    return {
+        "target": api_root(settings.base_url),
+        "embedded": settings.embedded,
+        "spec": "pristine" if settings.strict_spec else "effective",
+        "profile": settings.profile,
+        "staging": settings.staging,
+        "conformant": not failures(results),
+        "results": sorted(results.values(), key=lambda r: (r["kind"], r["key"])),
+        "spec_gaps": sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"])),
+        "statuses": {k: dict(v) for k, v in observed.statuses.items()},
+        "cleanup": {"created": observed.created, "cleaned": observed.cleaned, "left": observed.left},
+        "known_gap_table": sorted(f"{op} {status} {gap.erratum}" for (op, status), gap in gap_table().items()),
+    }

@@ -1,0 +1,165 @@
+"""Proof that the contract suite finds what it claims to find.
+
+* Every deliberately broken variant of the mock (`broken_variants.py`, at least one per domain rule)
+  makes `modelux-contracts run` exit 1 and name the broken rule.
+* The intact mock passes a full run (all schemathesis phases and all rules, small example counts),
+  and the strict profile.
+* Honest verdicts: undocumented-but-sensible answers are reported as spec gaps (not failures) unless
+  `--strict-spec`; a rule that is only our decision fails only the strict profile; a token the target
+  rejects fails the run with a clear message; an unreachable target is a configuration error (2).
+* Staging mode leaves what it did not create alone and cleans up what it did.
+
+Each run is a real `python -m contracts.cli run` subprocess against a mock served on loopback here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.broken_variants import VARIANTS, Variant
+
+from contracts.embedded import serve_embedded
+from contracts.rules import RULES
+
+pytestmark = pytest.mark.slow  # end to end: real suite runs in subprocesses (about 3 minutes in all)
+
+ROOT = Path(__file__).resolve().parent.parent
+# Variant runs are independent (each has its own mock and its own suite process): run a few at once.
+PARALLEL = max(2, min(4, os.cpu_count() or 2))
+
+
+def run_suite(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "contracts.cli", "run", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
+
+
+def verdict(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Verdict:")]
+    return lines[-1] if lines else ""
+
+
+def serve(variant: Variant | None = None, **config):
+    if variant is None:
+        return serve_embedded(**config)
+    return serve_embedded(handlers=variant.handler_table() if variant.handlers else None, wsgi_wrapper=variant.wsgi,
+                          validate_responses=False, **{**variant.config, **config})
+
+
+def test_every_rule_has_a_broken_variant():
+    covered = {v.rule for v in VARIANTS.values()}
+    assert set(RULES) <= covered, f"rules without a broken variant: {sorted(set(RULES) - covered)}"
+
+
+def run_variant(variant: Variant) -> subprocess.CompletedProcess:
+    with serve(variant) as target:
+        return run_suite("--base-url", target.base_url, "--token", target.token, "--other-token", target.other_token,
+                         "--rules", variant.rule, "--profile", variant.profile, "--webhook-wait", "20", "-q")
+
+
+@pytest.fixture(scope="module")
+def variant_runs(request) -> dict[str, subprocess.CompletedProcess]:
+    """The suite's verdict on every selected variant, computed a few at a time."""
+    if hasattr(request.config, "workerinput"):  # under xdist each test runs its own variant
+        return {}
+    selected = [item.callspec.params["variant"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_suite_fails_broken_variant_naming_its_rule"]
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        return dict(zip((v.name for v in selected), pool.map(run_variant, selected)))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=lambda v: f"{v.rule}:{v.name}")
+def test_suite_fails_broken_variant_naming_its_rule(variant: Variant, variant_runs):
+    result = variant_runs.get(variant.name) or run_variant(variant)
+    assert result.returncode == 1, output(result)
+    assert f"FAIL  {variant.rule}" in result.stdout, output(result)
+    assert variant.rule in verdict(result), output(result)
+
+
+def test_intact_mock_passes_a_full_run_and_writes_junit(tmp_path):
+    junit = tmp_path / "contracts.xml"
+    result = run_suite("--max-examples", "5", "--seed", "7", "--junit", str(junit), "-q")
+    assert result.returncode == 0, output(result)
+    assert verdict(result).startswith("Verdict: CONFORMANT"), output(result)
+    cases = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}
+    assert "test_conformance[POST /projects]" in cases and "test_conformance[GET /logs]" in cases
+    assert {f"test_rule[{code}]" for code in ("MX-VERSION-BUMP", "MX-AUDIT-TOTAL")} <= cases
+    assert "test_webhook[MX-WEBHOOK-SIGNATURE]" in cases and "runTest" in cases
+    operations = {c for c in cases if c.startswith("test_conformance[")}
+    assert len(operations) == 66, sorted(operations)  # 67 operations, DELETE /orgs/{id} never fuzzed
+
+
+def test_intact_mock_passes_the_strict_profile():
+    result = run_suite("--profile", "strict", "--phases", "none", "-q")
+    assert result.returncode == 0, output(result)
+    assert "SKIP  MX-VERSION-NOOP" not in result.stdout
+
+
+def test_our_decisions_fail_only_the_strict_profile():
+    variant = VARIANTS["rename-bumps-version"]
+    with serve(variant) as target:
+        result = run_suite("--base-url", target.base_url, "--token", target.token, "--rules", "MX-VERSION-NOOP,"
+                           "MX-VERSION-BUMP,MX-VERSION-HISTORY", "-q")
+    assert result.returncode == 0, output(result)
+    assert "SKIP  MX-VERSION-NOOP" in result.stdout
+
+
+def test_spec_gaps_are_their_own_category_unless_strict_spec():
+    with serve() as target:
+        args = ("--base-url", target.base_url, "--token", target.token, "--phases", "coverage", "-q",
+                "-k", "test_conformance and GET and logs and not trace and not replay")
+        lenient = run_suite(*args)
+        strict = run_suite("--strict-spec", *args)
+    assert lenient.returncode == 0, output(lenient)
+    assert "Spec gaps" in lenient.stdout and "GET /logs" in lenient.stdout and "E2" in lenient.stdout, output(lenient)
+    assert strict.returncode == 1, output(strict)
+    assert "FAILURES under --strict-spec" in strict.stdout, output(strict)
+    assert "Undocumented status code" in strict.stdout, output(strict)
+
+
+def test_rejected_token_fails_with_a_clear_message():
+    with serve() as target:
+        result = run_suite("--base-url", target.base_url, "--token", "mlx_mgmt_not_the_right_key", "-q")
+    assert result.returncode == 1, output(result)
+    assert "rejected the management key" in result.stdout, output(result)
+
+
+def test_unreachable_target_is_a_configuration_error():
+    result = run_suite("--base-url", "http://127.0.0.1:9", "--token", "mlx_mgmt_x", "-q")
+    assert result.returncode == 2, output(result)
+    assert "cannot reach the target" in result.stdout, output(result)
+
+
+def test_staging_mode_spares_what_it_did_not_create_and_cleans_up():
+    with serve() as target:
+        headers = {"Authorization": f"Bearer {target.token}"}
+        api = target.base_url + "/api/manage/v1"
+
+        def inventory() -> dict[str, set[str]]:
+            return {path: {item["id"] for item in httpx.get(api + path, headers=headers).json()["data"]}
+                    for path in ("/projects", "/routing-configs", "/management-keys", "/providers", "/budgets",
+                                 "/webhooks/endpoints", "/keys")}
+
+        before = inventory()
+        result = run_suite("--base-url", target.base_url, "--token", target.token, "--staging", "--rate", "6000",
+                           "--max-examples", "3", "-q")
+        after = inventory()
+        assert httpx.get(api + "/projects", headers=headers).status_code == 200  # the run's key still works
+    assert result.returncode == 0, output(result)
+    assert "Cleanup:" in result.stdout and " 0 left" in result.stdout, output(result)
+    assert "STAGING mode" in result.stdout
+    for path, ids in before.items():
+        assert ids <= after[path], f"staging run removed {sorted(ids - after[path])} from {path}"
+    grown = {path: sorted(after[path] - before[path]) for path in before if after[path] - before[path]}
+    # Revoked keys stay listed (revoked); everything else the run made is gone.
+    assert set(grown) <= {"/management-keys", "/keys"}, grown

@@ -1,0 +1,171 @@
+"""Unit tests of the contract suite's parts: pacing, the staging guard, the receiver, the spec-gap table,
+the rule registry and the CLI's argument mapping. Fast; no suite runs (see test_contracts_proof.py)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from contracts.cli import exit_code, pytest_args
+from contracts.pacing import DEFAULT_RETRY_AFTER, Pacer, parse_retry_after
+from contracts.receiver import Receiver
+from contracts.rules import RULES, SOURCES
+from contracts.specs import gap_table, operation_index
+from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_pacer_spaces_requests_at_the_rate():
+    clock = FakeClock()
+    pacer = Pacer(60, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        pacer.acquire()
+    assert pacer.sent == 5
+    assert clock.now == pytest.approx(4.0)  # one a second after the first
+
+
+def test_unpaced_pacer_never_sleeps():
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock, sleep=clock.sleep)
+    for _ in range(100):
+        pacer.acquire()
+    assert clock.slept == [] and pacer.sent == 100
+
+
+def test_retry_after_seconds_dates_and_garbage():
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after(None) == DEFAULT_RETRY_AFTER
+    assert parse_retry_after("soon") == DEFAULT_RETRY_AFTER
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == pytest.approx(30)
+    assert parse_retry_after("100000") == 300  # capped
+
+
+def test_target_honours_retry_after_on_429():
+    answers = [429, 429, 200]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status = answers.pop(0)
+            body = b'{"data": []}' if status == 200 else b'{"error": "slow down", "code": "rate_limited"}'
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = Target(f"http://127.0.0.1:{server.server_address[1]}", "mlx_mgmt_x", pacer=Pacer(None))
+        reply = target.get("/projects")
+        assert reply.status == 200 and target.pacer.throttled == 2
+    finally:
+        server.shutdown()
+
+
+def test_api_root_accepts_server_or_api_urls():
+    assert api_root("http://h:1") == "http://h:1/api/manage/v1"
+    assert api_root("http://h:1/api/manage/v1/") == "http://h:1/api/manage/v1"
+
+
+def test_guard_never_deletes_the_org_or_revokes_the_key_in_use():
+    guard = Guard(Registry(), staging=False)
+    guard.org_ids.add("org_1")
+    guard.protected_keys.add("mk_1")
+    with pytest.raises(StagingRefusal):
+        guard.check("DELETE", "/api/manage/v1/orgs/org_1")
+    with pytest.raises(StagingRefusal):
+        guard.check("DELETE", "/management-keys/mk_1")
+    guard.check("DELETE", "/orgs/org_unknown")  # a made-up id: the target answers 404
+    guard.check("DELETE", "/projects/proj_anything")  # outside staging, the suite may delete what it finds
+
+
+def test_staging_guard_touches_only_what_the_run_created():
+    registry = Registry()
+    guard = Guard(registry, staging=True)
+    registry.add(Created("project", "proj_mine"))
+    registry.see({"proj_theirs", "proj_mine", "bud_theirs"})
+    guard.check("DELETE", "/projects/proj_mine")
+    guard.check("PATCH", "/projects/proj_mine", {"name": "x"})
+    guard.check("PATCH", "/projects/proj_random", {"name": "x"})  # never seen: a generated id, answers 404
+    guard.check("GET", "/projects/proj_theirs")
+    for method, path, body in [("DELETE", "/projects/proj_theirs", None), ("DELETE", "/projects/proj_random", None),
+                               ("PATCH", "/projects/proj_theirs", {"name": "x"}), ("DELETE", "/orgs/org_x", None),
+                               ("DELETE", "/budgets/bud_theirs/alerts", {"alertId": "balert_x"}),
+                               ("PATCH", "/orgs/org_x", {"name": "x"})]:
+        with pytest.raises(StagingRefusal):
+            guard.check(method, path, body)
+
+
+def test_receiver_records_and_fails_on_demand():
+    receiver = Receiver().start()
+    try:
+        channel = receiver.channel("t")
+        channel.fail_next(1, 503)
+        first = httpx.post(channel.url, content=b"one")
+        second = httpx.post(channel.url, content=b"two")
+        got = channel.wait_count(2, timeout=5)
+        assert (first.status_code, second.status_code) == (503, 200)
+        assert [r.body for r in got] == [b"one", b"two"] and [r.status for r in got] == [503, 200]
+        assert channel.wait_count(3, timeout=0.2) is None  # bounded: gives up at the deadline
+        assert receiver.channel("other").snapshot() == []
+    finally:
+        receiver.stop()
+
+
+def test_gap_table_names_the_errata_that_document_undocumented_answers():
+    table = gap_table()
+    assert table[("listLogs", "400")].erratum == "E2"
+    assert table[("promoteSimulation", "409")].erratum == "E3"
+    assert table[("createApiKey", "404")].erratum == "E14"
+    assert ("createProject", "400") not in table  # the upstream spec documents it
+
+
+def test_operation_index_prefers_literal_segments():
+    index = operation_index()
+    assert index.find("POST", "/routing-configs/dry-run")[0] == "dryRunRoutingConfig"
+    assert index.find("POST", "/api/manage/v1/routing-configs/rc_1/restore")[2] == {"id": "rc_1"}
+    assert index.find("GET", "/simulations/estimate")[0] == "estimateSimulation"
+    assert len(index.labels) == 67
+
+
+def test_every_rule_is_documented_and_sourced():
+    for rule in RULES.values():
+        assert rule.code.startswith("MX-") and rule.source in SOURCES
+        assert "DOMAIN.md" in rule.doc or "Spec" in rule.doc, rule.code
+        assert rule.ref and rule.title
+
+
+def test_cli_maps_options_to_pytest_and_exit_codes():
+    args = pytest_args(base_url="http://x", token="t", junit="r.xml", workers="2", max_examples=5, seed=1,
+                       webhook_host=None, webhook_port=None, webhook_wait=None, strict_spec=True, staging=True,
+                       rate=30, profile="strict", rules="MX-VERSION-BUMP", phases=None, report=None, verbose=1)
+    joined = " ".join(args)
+    for part in ("-p contracts.plugin", "--base-url http://x", "--junitxml r.xml", "-n 2 --dist loadgroup",
+                 "--max-examples 5", "--contract-seed 1", "--strict-spec", "--staging", "--rate 30",
+                 "--profile strict", "--rules MX-VERSION-BUMP"):
+        assert part in joined
+    assert [exit_code(s) for s in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 2, 2, 2]
