@@ -271,6 +271,7 @@ CONFLICT_OPERATIONS = (
     "removeMember",  # would leave the organization without an owner
     "createRoutingConfig",  # name taken in the project
     "updateRoutingConfig",  # name taken in the project
+    "createSimulation",  # the baseline config belongs to another project
     "cancelSimulation",  # already finished
     "promoteSimulation",  # not completed, or nothing to promote into
     "replayWebhookDelivery",  # delivery already pending or delivered

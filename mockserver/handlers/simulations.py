@@ -62,7 +62,7 @@ def create_simulation(call: Call) -> Reply:
         if body.get("project_id") is None:
             body["project_id"] = baseline["project_id"]
         elif baseline["project_id"] != body["project_id"]:
-            raise Invalid(f"baseline_config_id '{baseline['id']}' belongs to another project", code="project_mismatch")
+            raise Conflict(f"baseline_config_id '{baseline['id']}' belongs to another project", code="project_mismatch")
     simulation = new_simulation(call.org, call.world, body)
     call.world.audit(call.org, call.actor, "simulation", simulation["id"], "created",
                      {"name": {"before": None, "after": simulation["name"]}},
