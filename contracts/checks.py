@@ -93,7 +93,10 @@ def mx_no_secret_echo(ctx: CheckContext, response: Response, case: Case) -> bool
         return None
     op_id = operation_id(case) or ""
     for path, key, value in _walk(body):
-        if key in ("apiKey", "api_key") and value not in (None, True, "[redacted]"):
+        # Provider credentials surface only in provider answers and audit entries; elsewhere an
+        # `apiKey` can only be a client's own free-form data (a policy config) echoed back.
+        if key in ("apiKey", "api_key") and value not in (None, True, "[redacted]") \
+                and ("Provider" in op_id or "AuditLog" in op_id):
             raise AssertionError(f"MX-PROVIDER-APIKEY-WRITE-ONLY: {case.operation.label} echoes `{key}` at {path}")
         if op_id in SECRET_CREATIONS:
             continue
