@@ -150,6 +150,18 @@ class RuleContext:
         data = self.expect_data(self.t.post("/routing-configs", json=body), 201, what="setup: POST /routing-configs")
         return data
 
+    def project_budget(self, project_id: str, period: str, amount_usd: str,
+                       what: str = "setup: POST /budgets") -> dict[str, Any]:
+        body = {"name": self.name("budget"), "scope_type": "project", "scope_id": project_id, "period": period,
+                "amount_usd": amount_usd}
+        return self.expect_data(self.t.post("/budgets", json=body), 201, what=what)
+
+    def project_webhook(self, project_id: str, what: str = "setup: POST /webhooks/endpoints") -> dict[str, Any]:
+        """A project-scoped endpoint subscribed to `webhook.test`, pointing at the receiver."""
+        body = {"name": self.name("hook"), "url": self.webhook_url(), "event_types": ["webhook.test"],
+                "project_id": project_id}
+        return self.expect_data(self.t.post("/webhooks/endpoints", json=body), 201, what=what)["endpoint"]
+
     def webhook_url(self) -> str:
         if self.receiver is not None:
             return self.receiver.channel("unused").url
@@ -587,14 +599,8 @@ def deleted_resource_is_gone(ctx: RuleContext) -> None:
                                                               "apiKey": f"sk-mx-{uuid.uuid4().hex}"}),
                                201, what="setup: POST /providers")
     config = ctx.routing_config(project["id"], *POLICY_A)
-    budget = ctx.expect_data(ctx.t.post("/budgets", json={"name": ctx.name("budget"), "scope_type": "project",
-                                                          "scope_id": project["id"], "period": "monthly",
-                                                          "amount_usd": "10.00"}),
-                             201, what="setup: POST /budgets")
-    hook = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name("hook"), "url": ctx.webhook_url(),
-                                                                   "event_types": ["webhook.test"],
-                                                                   "project_id": project["id"]}),
-                           201, what="setup: POST /webhooks/endpoints")["endpoint"]
+    budget = ctx.project_budget(project["id"], "monthly", "10.00")
+    hook = ctx.project_webhook(project["id"])
     resources = [("/providers", provider["id"], "/providers"), ("/routing-configs", config["id"], "/routing-configs"),
                  ("/budgets", budget["id"], "/budgets"), ("/webhooks/endpoints", hook["id"], "/webhooks/endpoints"),
                  ("/projects", project["id"], "/projects")]
@@ -643,13 +649,8 @@ def patch_changes_persist(ctx: RuleContext) -> None:
     provider = ctx.expect_data(ctx.t.post("/providers", json={"provider": "openai", "name": ctx.name("provider"),
                                                               "apiKey": f"sk-mx-{uuid.uuid4().hex}"}),
                                201, what="setup: POST /providers")
-    budget = ctx.expect_data(ctx.t.post("/budgets", json={"name": ctx.name("budget"), "scope_type": "project",
-                                                          "scope_id": project["id"], "period": "monthly",
-                                                          "amount_usd": "10.00"}), 201, what="setup: POST /budgets")
-    hook = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name("hook"), "url": ctx.webhook_url(),
-                                                                   "event_types": ["webhook.test"],
-                                                                   "project_id": project["id"]}),
-                           201, what="setup: POST /webhooks/endpoints")["endpoint"]
+    budget = ctx.project_budget(project["id"], "monthly", "10.00")
+    hook = ctx.project_webhook(project["id"])
     changes = [
         (f"/projects/{project['id']}", {"name": ctx.name("renamed"), "logging_mode": "metadata"},
          lambda d: {"name": d.get("name"), "logging_mode": (d.get("settings") or {}).get("logging_mode")}),
@@ -827,13 +828,8 @@ def project_filters_scope_lists(ctx: RuleContext) -> None:
     key = ctx.expect_data(ctx.t.post("/keys", json={"projectId": a["id"], "name": ctx.name("key")}), 201,
                           what="setup: POST /keys")
     config = ctx.routing_config(a["id"], *POLICY_A)
-    budget = ctx.expect_data(ctx.t.post("/budgets", json={"name": ctx.name("budget"), "scope_type": "project",
-                                                          "scope_id": a["id"], "period": "daily",
-                                                          "amount_usd": "5.00"}), 201, what="setup: POST /budgets")
-    hook = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name("hook"), "url": ctx.webhook_url(),
-                                                                   "event_types": ["webhook.test"],
-                                                                   "project_id": a["id"]}),
-                           201, what="setup: POST /webhooks/endpoints")["endpoint"]
+    budget = ctx.project_budget(a["id"], "daily", "5.00")
+    hook = ctx.project_webhook(a["id"])
     owner = {
         "/keys": (key["id"], lambda i: (i.get("project") or {}).get("id")),
         "/routing-configs": (config["id"], lambda i: i.get("project_id")),
@@ -934,9 +930,7 @@ def audit_entry_per_mutation(ctx: RuleContext) -> None:
     ctx.expect(ctx.t.post(f"/routing-configs/{config['id']}/restore", json={"version": 1}), 200, what="restore")
     key = ctx.expect_data(ctx.t.post("/keys", json={"projectId": pid, "name": ctx.name("key")}), 201, what="POST /keys")
     ctx.expect(ctx.t.delete(f"/keys/{key['id']}"), 200, what="DELETE /keys/{id}")
-    hook = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name("hook"), "url": ctx.webhook_url(),
-                                                                   "event_types": ["webhook.test"], "project_id": pid}),
-                           201, what="POST /webhooks/endpoints")["endpoint"]
+    hook = ctx.project_webhook(pid, what="POST /webhooks/endpoints")
     ctx.expect(ctx.t.post(f"/webhooks/endpoints/{hook['id']}/rotate"), 200, what="rotate")
     ctx.expect(ctx.t.delete(f"/routing-configs/{config['id']}"), 200, what="DELETE routing config")
     expected = [(pid, "created"), (pid, "updated"), (config["id"], "created"), (config["id"], "updated"),
@@ -1174,9 +1168,7 @@ def budget_reset_recorded(ctx: RuleContext) -> None:
     zeroes the spend and records a `reset` event." Spec, listBudgetEvents: "(soft cap warnings, hard cap triggers,
     resets)"."""
     project = ctx.project()
-    budget = ctx.expect_data(ctx.t.post("/budgets", json={"name": ctx.name("budget"), "scope_type": "project",
-                                                          "scope_id": project["id"], "period": "monthly",
-                                                          "amount_usd": "25.00"}), 201, what="POST /budgets")
+    budget = ctx.project_budget(project["id"], "monthly", "25.00", what="POST /budgets")
     ctx.expect(ctx.t.post(f"/budgets/{budget['id']}/reset"), 200, what="POST /budgets/{id}/reset")
     events = ctx.expect_data(ctx.t.get(f"/budgets/{budget['id']}/events"), 200, what="GET …/events")
     ctx.check(any(isinstance(e, dict) and e.get("event_type") == "reset" for e in events),
@@ -1193,9 +1185,7 @@ def budget_alert_lifecycle(ctx: RuleContext) -> None:
     """DOMAIN.md, Budgets: "Alerts: thresholds with email/webhook channel". Spec: `POST /budgets/{id}/alerts`
     creates one; `DELETE /budgets/{id}/alerts {alertId}` deletes it (the alert id is in the body)."""
     project = ctx.project()
-    budget = ctx.expect_data(ctx.t.post("/budgets", json={"name": ctx.name("budget"), "scope_type": "project",
-                                                          "scope_id": project["id"], "period": "monthly",
-                                                          "amount_usd": "30.00"}), 201, what="POST /budgets")
+    budget = ctx.project_budget(project["id"], "monthly", "30.00", what="POST /budgets")
     bid = budget["id"]
     alerts = [ctx.expect_data(ctx.t.post(f"/budgets/{bid}/alerts", json={"threshold_pct": pct, "channel": "webhook",
                                                                          "destination": ctx.webhook_url()}),
@@ -1220,9 +1210,7 @@ def budget_alert_lifecycle(ctx: RuleContext) -> None:
 def budget_soft_cap_default(ctx: RuleContext) -> None:
     """DOMAIN.md, Budgets: "`soft_cap_pct` default 80 (docs).\""""
     project = ctx.project()
-    budget = ctx.expect_data(ctx.t.post("/budgets", json={"name": ctx.name("budget"), "scope_type": "project",
-                                                          "scope_id": project["id"], "period": "weekly",
-                                                          "amount_usd": "40.00"}), 201, what="POST /budgets")
+    budget = ctx.project_budget(project["id"], "weekly", "40.00", what="POST /budgets")
     ctx.check(budget.get("soft_cap_pct") == 80, f"a budget created without soft_cap_pct has {budget.get('soft_cap_pct')!r}")
 
 
