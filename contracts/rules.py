@@ -1402,6 +1402,48 @@ def replay_resends_same_payload(ctx: RuleContext) -> None:
     ctx.check(record, "the replayed delivery never shows `delivered` though the receiver accepted it")
 
 
+def _config_hook(ctx: RuleContext, project_id: str, label: str) -> tuple[dict[str, Any], Any]:
+    """A project-scoped endpoint subscribed to `routing_config.created`, on its own receiver channel."""
+    channel = ctx.receiver.channel(label)
+    body = {"name": ctx.name(label), "url": channel.url, "event_types": ["routing_config.created"],
+            "project_id": project_id}
+    data = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json=body), 201, what="setup: POST /webhooks/endpoints")
+    return data["endpoint"], channel
+
+
+@rule("MX-WEBHOOK-DELETE-STOPS", source="docs", title="A deleted endpoint receives no further events",
+      ref="Webhooks: Only active endpoints receive events; deleting an endpoint stops new deliveries.",
+      needs=("receiver",))
+def deleted_endpoint_gets_nothing(ctx: RuleContext) -> None:
+    """DOMAIN.md, Webhooks: "Only active endpoints receive events; deleting an endpoint stops new deliveries."
+
+    Two endpoints of one project subscribe to `routing_config.created`. A first config reaches both (so the
+    event really flows to them); then one endpoint is deleted and a second config is created. Once the other
+    endpoint has that second event, and for as long again as that delivery took, the deleted one must have
+    received nothing more.
+    """
+    if ctx.receiver is None:
+        ctx.skip("no webhook receiver in this run")
+    project = ctx.project()
+    doomed, doomed_channel = _config_hook(ctx, project["id"], "deleted")
+    _, control = _config_hook(ctx, project["id"], "control")
+    ctx.routing_config(project["id"])
+    _await(ctx, control, 1, ctx.wait(10))
+    _await(ctx, doomed_channel, 1, ctx.wait(10))
+    ctx.expect(ctx.t.delete(f"/webhooks/endpoints/{doomed['id']}"), 200, 204,
+               what="DELETE /webhooks/endpoints/{id}")
+    started = time.monotonic()
+    second = ctx.routing_config(project["id"])
+    _await(ctx, control, 2, ctx.wait(10))
+    took = time.monotonic() - started
+    # As long again as the live endpoint needed (at least half a second): a late delivery to the deleted one
+    # would arrive in that time. The wait ends at once if one does.
+    late = doomed_channel.wait_count(2, max(0.5, took))
+    ctx.check(late is None, f"the deleted endpoint {doomed['id']} still received an event after its deletion "
+                            f"(routing config {second.get('id')!r} was created afterwards): "
+                            f"{late[-1].body[:200]!r}" if late else "")
+
+
 def selected(settings: RunSettings) -> list[Rule]:
     """The rules this run judges, in registry order."""
     return [r for r in RULES.values() if settings.wants_rule(r.code)]

@@ -210,6 +210,15 @@ def _delete_provider_keeps_it(call: Call, original: Handler):
     return deleted(record["id"])
 
 
+def _deleted_endpoint_still_subscribed(call: Call, original: Handler):
+    """The endpoint is gone from the API, but a copy stays subscribed under another id."""
+    endpoint = dict(call.org.get("webhook_endpoints", call.path["id"]))
+    reply = original(call)
+    ghost = {**endpoint, "id": "ghost_" + endpoint["id"]}
+    call.org.webhook_endpoints[ghost["id"]] = ghost
+    return reply
+
+
 def _unknown_budget_400(call: Call, original: Handler):
     try:
         return original(call)
@@ -457,6 +466,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     V("no-retries", "MX-WEBHOOK-RETRY", "a failed delivery is never retried", config={"webhook_max_attempts": 1}),
     V("replay-does-nothing", "MX-WEBHOOK-REPLAY", "replay answers 200 but resets and re-sends nothing",
       handlers={"replayWebhookDelivery": _instead(_replay_noop)}),
+    V("deleted-endpoint-delivers", "MX-WEBHOOK-DELETE-STOPS", "a deleted endpoint still receives new events",
+      handlers={"deleteWebhookEndpoint": _instead(_deleted_endpoint_still_subscribed)}),
     V("timestamps-with-offset", "MX-TIMESTAMPS-Z", "GET /projects/{id} writes created_at with +00:00",
       handlers={"getProject": _after(_timestamps_with_offset)}, profile="strict"),
 ]}

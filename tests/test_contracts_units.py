@@ -169,3 +169,18 @@ def test_cli_maps_options_to_pytest_and_exit_codes():
                  "--profile strict", "--rules MX-VERSION-BUMP"):
         assert part in joined
     assert [exit_code(s) for s in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 2, 2, 2]
+
+
+def test_the_repository_schemathesis_toml_configures_schemathesis_as_the_suite_does():
+    import tomllib
+    from pathlib import Path
+
+    from contracts.conformance import FALSE_POSITIVE_OPERATIONS, STATEFUL_GENERATION
+    from contracts.specs import api_label_map
+
+    toml = tomllib.loads((Path(__file__).parent.parent / "schemathesis.toml").read_text())
+    assert toml["hooks"] == "contracts.hooks"
+    assert toml["operations"] == FALSE_POSITIVE_OPERATIONS
+    assert toml["phases"]["stateful"]["generation"] == STATEFUL_GENERATION
+    named = {op for override in FALSE_POSITIVE_OPERATIONS for op in override["include-operation-id"]}
+    assert named <= set(api_label_map())  # a renamed operation would silently switch nothing off

@@ -340,6 +340,31 @@ def test_an_invalid_referenced_config_is_a_routing_error_not_a_config_error():
         route("ab_test", {"variants": [{"weight": 1, "config": "@bad"}]}, request(), broken.get)
 
 
+def test_a_config_edited_in_place_after_routing_is_validated_again():
+    config = {"model": "gpt-4o"}
+    assert route("single", config, request()).selected_model == "gpt-4o"
+    config["model"] = ""  # the same object, now invalid: a remembered "valid" must not apply
+    with pytest.raises(PolicyConfigError) as caught:
+        route("single", config, request())
+    assert caught.value.field == "config.model"
+    config["model"] = "gpt-4o-mini"
+    assert route("single", config, request()).selected_model == "gpt-4o-mini"
+
+
+def test_an_invalid_config_is_rejected_every_time():
+    config = {"attempts": [{"model": "gpt-4o", "timeout_ms": 0}]}
+    for _ in range(3):
+        with pytest.raises(PolicyConfigError, match=r"^config\.attempts\[0\]\.timeout_ms: "):
+            route("fallback", config, request())
+
+
+def test_a_valid_config_under_another_policy_is_still_checked_against_that_policy():
+    config = {"model": "gpt-4o"}
+    route("single", config, request())
+    with pytest.raises(PolicyConfigError):
+        route("fallback", config, request())
+
+
 # ── decisions: shape, cost, latency ─────────────────────────────────────────
 
 

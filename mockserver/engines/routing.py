@@ -16,8 +16,11 @@ import hashlib
 import json
 import operator
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Union
 
 from jsonschema import Draft202012Validator
@@ -110,6 +113,41 @@ def validate_policy(policy: str, config: Config) -> None:
                     raise PolicyConfigError(path, f"{path}: {exc}") from None
 
 
+class _ValidConfigs:
+    """Which (policy, config) pairs already passed `validate_policy`, keyed by their canonical JSON.
+
+    Routing re-checks its config on every call (stored configs can be edited at any time), and
+    schema validation costs ~40x what serialising a config does, so seeding or simulating 100k
+    requests would mostly re-prove the same handful of configs valid. The key is the config's
+    content, not its identity, so an edited config is validated afresh. Invalid configs are never
+    remembered; the cache is bounded (least recently used goes first) and thread-safe.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def ensure(self, policy: str, config: Config) -> None:
+        try:
+            key = (policy, json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False))
+        except (TypeError, ValueError):  # not plain JSON: validate it, remember nothing
+            validate_policy(policy, config)
+            return
+        with self._lock:
+            if key in self._known:
+                self._known.move_to_end(key)
+                return
+        validate_policy(policy, config)
+        with self._lock:
+            self._known[key] = None
+            if len(self._known) > self._size:
+                self._known.popitem(last=False)
+
+
+_valid_configs = _ValidConfigs()
+
+
 def _schema_error(error: ValidationError) -> PolicyConfigError:
     parts = list(error.absolute_path)
     message = error.message
@@ -175,8 +213,13 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+@lru_cache(maxsize=1024)
 def parse_condition(text: str) -> Comparison | BoolOp:
-    """Parse a custom_rules `if` expression or raise RuleSyntaxError saying where and why."""
+    """Parse a custom_rules `if` expression or raise RuleSyntaxError saying where and why.
+
+    The result is immutable, so parses are shared (routing evaluates the same few conditions
+    for every request); syntax errors are raised each time, never cached.
+    """
     tokens, i = _tokens(text), 0
 
     def take(what: str) -> tuple[str, str, int]:
@@ -285,7 +328,7 @@ def route(
     if depth > MAX_DEPTH:
         where = f"config '@{config_name}'" if config_name else "this config"
         raise RoutingError(f"{where} is more than {MAX_DEPTH} references deep (a reference cycle?)")
-    validate_policy(policy, config)
+    _valid_configs.ensure(policy, config)
     given = request.input_tokens
     tokens = max(0, given) if given is not None else estimate_tokens(request.messages)
     ctx = _Ctx(request, resolve, depth, tokens)
