@@ -582,7 +582,7 @@ def dry_run_single_selects_model(ctx: RuleContext) -> None:
             "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}}
     data = ctx.expect_data(ctx.t.post("/routing-configs/dry-run", json=body), 200, what="dry-run of single gpt-4o")
     ctx.check(isinstance(data, dict), f"dry-run answered {dumps(data)}")
-    selected = data.get("selected_model") or (data.get("trace") or {}).get("selected_model")
+    selected = _selected_model(data)
     ctx.check(selected == "gpt-4o", f"dry-run of `single {{model: gpt-4o}}` selected {selected!r}")
 
 
@@ -1039,6 +1039,55 @@ def trace_agrees_with_log(ctx: RuleContext) -> None:
                   f"{log['model_used']!r}")
 
 
+def _selected_model(data: Any) -> Any:
+    """The model a dry-run or replay answer selected (top level, or in its `trace`)."""
+    if not isinstance(data, dict):
+        return None
+    return data.get("selected_model") or (data.get("trace") or {}).get("selected_model")
+
+
+REPLAY_MODELS = ("mistral-large-latest", "gemini-2.0-flash")  # one of them differs from any log's model
+
+
+@rule("MX-REPLAY-CURRENT-CONFIG", source="docs", title="Replaying a log routes it through its config as it is now",
+      ref="Dry-run, replay, decision traces: `POST /logs/{id}/replay` routes the logged request through the "
+          "project's *current* config.", needs=("logs",), staging=False)
+def replay_follows_current_config(ctx: RuleContext) -> None:
+    """DOMAIN.md, Dry-run, replay, decision traces: "`POST /logs/{id}/replay` routes the logged request through the
+    project's *current* config." Spec, replay: "replays it through the current routing config as a dry-run".
+
+    The routing config a log names is switched to `single {model: M}` (M a model the log did not use), the log is
+    replayed and must select M; the config's policy and config are then put back as they were (that adds a
+    version). Not run in staging mode: it edits a config the run did not create.
+    """
+    named = [log for log in ctx.logs_or_skip() if log.get("routing_config_name")]
+    if not named:
+        ctx.skip("no request log names a routing config")
+    for log in named[:20]:
+        configs = ctx.expect_data(ctx.t.get("/routing-configs", params={"projectId": log["project_id"]}), 200,
+                                  what="GET /routing-configs?projectId=…")
+        config = next((c for c in configs or [] if c.get("name") == log["routing_config_name"]), None)
+        if config is not None:
+            break
+    else:
+        ctx.skip("no routing config named by a recent log still exists")
+    model = next(m for m in REPLAY_MODELS if m != log.get("model_used"))
+    original = {"policy": config["policy"], "config": config["config"]}
+    ctx.expect(ctx.t.patch(f"/routing-configs/{config['id']}", json={"policy": "single", "config": {"model": model}}),
+               200, what="PATCH /routing-configs/{id} to `single`")
+    try:
+        reply = ctx.t.post(f"/logs/{log['id']}/replay")
+        if reply.status == 502:
+            ctx.skip("the target's routing proxy is unreachable (replay answered 502)")
+        data = ctx.expect_data(reply, 200, what="POST /logs/{id}/replay")
+        ctx.check(_selected_model(data) == model,
+                  f"log {log['id']} names config {config['name']!r}, now `single {{model: {model}}}`, yet its replay "
+                  f"selected {_selected_model(data)!r} (the log used {log.get('model_used')!r})")
+    finally:
+        ctx.expect(ctx.t.patch(f"/routing-configs/{config['id']}", json=original), 200,
+                   what="PATCH /routing-configs/{id} back to its policy and config")
+
+
 def _project_with_logs(ctx: RuleContext) -> str:
     logs = ctx.logs_or_skip()
     counts: dict[str, int] = {}
@@ -1212,6 +1261,62 @@ def budget_soft_cap_default(ctx: RuleContext) -> None:
     project = ctx.project()
     budget = ctx.project_budget(project["id"], "weekly", "40.00", what="POST /budgets")
     ctx.check(budget.get("soft_cap_pct") == 80, f"a budget created without soft_cap_pct has {budget.get('soft_cap_pct')!r}")
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@rule("MX-BUDGET-THRESHOLD-WEBHOOK", source="ours",
+      title="A budget alert the spend has already passed is announced by `budget.threshold_reached`",
+      ref="Budgets: Alerts: thresholds with email/webhook channel; crossing one emits `budget.threshold_reached` to "
+          "webhooks. Ours: thresholds are evaluated when a budget or alert is created, not only on new traffic.",
+      needs=("receiver", "logs"), staging=False)
+def passed_threshold_announced(ctx: RuleContext) -> None:
+    """DOMAIN.md, Budgets: "Alerts: thresholds with email/webhook channel; crossing one emits
+    `budget.threshold_reached` to webhooks." spec/DECISIONS.md: thresholds are evaluated whenever a budget or an
+    alert is created or changed, so a threshold the period's spend has already passed is announced at once.
+
+    The management API cannot create spend, so the rule uses a project whose logs cost something this month: a
+    monthly budget of 1,000,000 USD (no cap is near) gets a 0 % webhook alert, which its spend has passed. The
+    announcement may come through an endpoint subscribed to the event or the alert's own destination; both point at
+    the same receiver channel. Not run in staging mode: a budget on a live project could act on its traffic.
+    """
+    if ctx.receiver is None or getattr(ctx.receiver, "unreachable", None):
+        ctx.skip(getattr(ctx.receiver, "unreachable", None) or "no webhook receiver in this run")
+    project_id = _project_with_logs(ctx)
+    month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    spent = [log for log in ctx.logs(projectId=project_id)
+             if (_moment(log.get("timestamp")) or month) > month and float(log.get("cost_usd") or 0) > 0]
+    if not spent:
+        ctx.skip(f"project {project_id} has no spend this month, so no threshold can have been passed")
+    channel = ctx.receiver.channel("budget")
+    ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name("budget-hook"), "url": channel.url,
+                                                             "event_types": ["budget.threshold_reached"],
+                                                             "project_id": project_id}),
+                    201, what="setup: POST /webhooks/endpoints")
+    budget = ctx.project_budget(project_id, "monthly", "1000000.00")
+    ctx.expect_data(ctx.t.post(f"/budgets/{budget['id']}/alerts", json={"threshold_pct": 0, "channel": "webhook",
+                                                                          "destination": channel.url}),
+                    201, what="POST /budgets/{id}/alerts")
+
+    def announced() -> list:
+        events = []
+        for got in channel.snapshot():
+            try:
+                events.append(json.loads(got.body))
+            except ValueError:
+                continue
+        return [e for e in events if isinstance(e, dict) and e.get("type") == "budget.threshold_reached"
+                and isinstance(e.get("data"), dict) and e["data"].get("budget_id") == budget["id"]]
+
+    found = ctx.t.wait_until(lambda: announced() or None, timeout=ctx.wait(10), interval=0.1)
+    ctx.check(found, f"budget {budget['id']} (monthly, {len(spent)} logs with cost this month in project "
+                     f"{project_id}) got a 0 % webhook alert, but no `budget.threshold_reached` naming it arrived "
+                     f"within {ctx.wait(10):.0f}s ({len(channel.snapshot())} other deliveries)")
 
 
 # ── webhooks, end to end ────────────────────────────────────────────────────

@@ -82,7 +82,7 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
                      + (f"; rules broken: {', '.join(codes)}" if codes else "")
                      + f" (reproduce with --seed {settings.seed})")
     else:
-        lines.append(f"Verdict: CONFORMANT — {counted} checks, no failures")
+        lines.append(f"Verdict: CONFORMANT — {counted} check{'' if counted == 1 else 's'}, no failures")
     return lines
 
 

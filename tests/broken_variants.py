@@ -219,6 +219,24 @@ def _deleted_endpoint_still_subscribed(call: Call, original: Handler):
     return reply
 
 
+def _replay_the_past(call: Call, original: Handler):
+    """Replay answers what the log did then, not what its config does now."""
+    status, body = original(call)
+    log = call.org.get("logs", call.path["id"])
+    data = dict(body["data"], selected_model=log.get("model_used"), selected_provider=log.get("provider"))
+    return status, {**body, "data": data}
+
+
+def _alert_not_evaluated(call: Call, original: Handler):
+    """A new alert is stored, but thresholds are only evaluated on new traffic (nothing is announced now)."""
+    listeners = list(call.world.event_listeners)
+    call.world.event_listeners.clear()
+    try:
+        return original(call)
+    finally:
+        call.world.event_listeners.extend(listeners)
+
+
 def _unknown_budget_400(call: Call, original: Handler):
     try:
         return original(call)
@@ -468,6 +486,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
       handlers={"replayWebhookDelivery": _instead(_replay_noop)}),
     V("deleted-endpoint-delivers", "MX-WEBHOOK-DELETE-STOPS", "a deleted endpoint still receives new events",
       handlers={"deleteWebhookEndpoint": _instead(_deleted_endpoint_still_subscribed)}),
+    V("replay-the-past", "MX-REPLAY-CURRENT-CONFIG", "log replay answers the log's own decision, not the current config's",
+      handlers={"replayLog": _instead(_replay_the_past)}),
+    V("alert-not-evaluated", "MX-BUDGET-THRESHOLD-WEBHOOK", "an alert the spend has passed is not announced",
+      handlers={"createBudgetAlert": _instead(_alert_not_evaluated)}, profile="strict"),
     V("timestamps-with-offset", "MX-TIMESTAMPS-Z", "GET /projects/{id} writes created_at with +00:00",
       handlers={"getProject": _after(_timestamps_with_offset)}, profile="strict"),
 ]}
