@@ -48,12 +48,16 @@ class Rule:
     ref: str  # the DOMAIN.md line (or spec text) the rule enforces
     fn: Callable[["RuleContext"], None]
     needs: frozenset[str] = frozenset()  # "receiver", "logs"
-    staging: bool = True  # safe to run in staging mode
+    not_in_staging: str = ""  # why the rule is not run in staging mode ("" = it is safe there)
     also: tuple[str, ...] = ()  # other codes a scenario may report
 
     @property
     def strict_only(self) -> bool:
         return self.source == "ours"
+
+    @property
+    def staging(self) -> bool:
+        return not self.not_in_staging
 
     @property
     def doc(self) -> str:
@@ -63,13 +67,18 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, *, title: str, source: str, ref: str, needs: tuple[str, ...] = (), staging: bool = True):
+SIMULATION_LEFT = "it would leave a simulation behind in a project the run did not create (the API cannot delete " \
+                  "simulations)"
+
+
+def rule(code: str, *, title: str, source: str, ref: str, needs: tuple[str, ...] = (), not_in_staging: str = ""):
+    """Register a rule; `not_in_staging` says why it must not run against a shared deployment."""
     assert source in SOURCES, source
 
     def register(fn: Callable[["RuleContext"], None]) -> Callable[["RuleContext"], None]:
         if code in RULES:
             raise RuntimeError(f"two rules with code {code}")
-        RULES[code] = Rule(code, fn.__name__, title, source, ref, fn, frozenset(needs), staging)
+        RULES[code] = Rule(code, fn.__name__, title, source, ref, fn, frozenset(needs), not_in_staging)
         return fn
 
     return register
@@ -669,7 +678,7 @@ def patch_changes_persist(ctx: RuleContext) -> None:
 
 @rule("MX-MEMBERS", source="spec", title="Invited members can have their role changed and be removed",
       ref="Organizations and members: Invite → 201 and a pending member/invitation; roles owner/admin/member.",
-      staging=False)
+      not_in_staging="it invites members to the organization, changes their roles and removes them")
 def member_lifecycle(ctx: RuleContext) -> None:
     """DOMAIN.md, Organizations and members: "Invite → 201 and a pending member/invitation; roles
     owner/admin/member." Spec: `POST /orgs/{id}/members` → 201, `PATCH …/members/{userId}` → the Member,
@@ -1051,7 +1060,8 @@ REPLAY_MODELS = ("mistral-large-latest", "gemini-2.0-flash")  # one of them diff
 
 @rule("MX-REPLAY-CURRENT-CONFIG", source="docs", title="Replaying a log routes it through its config as it is now",
       ref="Dry-run, replay, decision traces: `POST /logs/{id}/replay` routes the logged request through the "
-          "project's *current* config.", needs=("logs",), staging=False)
+          "project's *current* config.", needs=("logs",),
+      not_in_staging="it edits a routing config the run did not create")
 def replay_follows_current_config(ctx: RuleContext) -> None:
     """DOMAIN.md, Dry-run, replay, decision traces: "`POST /logs/{id}/replay` routes the logged request through the
     project's *current* config." Spec, replay: "replays it through the current routing config as a dry-run".
@@ -1122,7 +1132,7 @@ def _wait_simulation(ctx: RuleContext, sim_id: str) -> dict[str, Any]:
 
 @rule("MX-ESTIMATE-MATCHES-SIM", source="docs", title="The estimate counts what a simulation over the window covers",
       ref="Simulations: `request_count` = logs of the project in the window (and filter); `GET /simulations/estimate` "
-          "gives the same number for the same window.", needs=("logs",), staging=False)
+          "gives the same number for the same window.", needs=("logs",), not_in_staging=SIMULATION_LEFT)
 def estimate_matches_simulation(ctx: RuleContext) -> None:
     """DOMAIN.md, Simulations: "`request_count` = logs of the project in the window (and filter); `GET
     /simulations/estimate` gives the same number for the same window.\""""
@@ -1157,7 +1167,7 @@ def simulation_window_validated(ctx: RuleContext) -> None:
 @rule("MX-SIM-LIFECYCLE", source="docs", title="Simulations run pending → running → completed and cover every request",
       ref="Simulations: Lifecycle `pending → running → completed` (or `failed`), `processed_count` climbing to "
           "`request_count`; summaries for baseline and candidate; `results` per request.",
-      needs=("logs",), staging=False)
+      needs=("logs",), not_in_staging=SIMULATION_LEFT)
 def simulation_lifecycle(ctx: RuleContext) -> None:
     """DOMAIN.md, Simulations: "Lifecycle `pending → running → completed` (or `failed`), `processed_count` climbing
     to `request_count`; summaries (…) for baseline and candidate; `results` per request with both decisions and a
@@ -1183,7 +1193,7 @@ def simulation_lifecycle(ctx: RuleContext) -> None:
 
 @rule("MX-SIM-PROMOTE", source="docs", title="Promoting a completed simulation adds a version to its baseline, audited",
       ref="Simulations: `promote` of a completed one applies the candidate to the baseline/production config as a "
-          "new version, and is audited.", needs=("logs",), staging=False)
+          "new version, and is audited.", needs=("logs",), not_in_staging=SIMULATION_LEFT)
 def promote_adds_version(ctx: RuleContext) -> None:
     """DOMAIN.md, Simulations: "`promote` of a completed one applies the candidate to the baseline/production
     config as a new version, and is audited.\""""
@@ -1274,7 +1284,8 @@ def _moment(value: Any) -> datetime | None:
       title="A budget alert the spend has already passed is announced by `budget.threshold_reached`",
       ref="Budgets: Alerts: thresholds with email/webhook channel; crossing one emits `budget.threshold_reached` to "
           "webhooks. Ours: thresholds are evaluated when a budget or alert is created, not only on new traffic.",
-      needs=("receiver", "logs"), staging=False)
+      needs=("receiver", "logs"),
+      not_in_staging="a budget on a project the run did not create could act on that project's traffic")
 def passed_threshold_announced(ctx: RuleContext) -> None:
     """DOMAIN.md, Budgets: "Alerts: thresholds with email/webhook channel; crossing one emits
     `budget.threshold_reached` to webhooks." spec/DECISIONS.md: thresholds are evaluated whenever a budget or an

@@ -17,8 +17,7 @@ def run_rule(rule: Rule, target: Target, settings: RunSettings, receiver: Any = 
         pytest.skip(f"{rule.code} checks one of this project's own decisions (source: ours); it runs only with "
                     "--profile strict")
     if settings.staging and not rule.staging:
-        pytest.skip(f"{rule.code} is not run in staging mode: it would leave a simulation behind in a project the "
-                    "run did not create (the API cannot delete simulations)")
+        pytest.skip(f"{rule.code} is not run in staging mode: {rule.not_in_staging}")
     _run(RuleContext(target, rule, settings, receiver), lambda ctx: rule.fn(ctx))
 
 

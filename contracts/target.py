@@ -130,14 +130,15 @@ class Registry:
         self._lock = threading.Lock()
         self.items: list[Created] = []
         self.seen_ids: set[str] = set()
+        self.adopted: set[str] = set()
 
     def add(self, item: Created) -> None:
         with self._lock:
             self.items.append(item)
 
-    def owns(self, ident: str) -> bool:
+    def owns(self, ident: str | None) -> bool:
         with self._lock:
-            return any(item.id == ident for item in self.items)
+            return ident is not None and (ident in self.adopted or any(item.id == ident for item in self.items))
 
     def mark_gone(self, kind: str, ident: str) -> int:
         """Mark an item deleted; returns how many items this newly marked."""
@@ -156,6 +157,12 @@ class Registry:
     def see(self, ids: Iterable[str]) -> None:
         with self._lock:
             self.seen_ids.update(ids)
+
+    def adopt(self, ids: Iterable[str]) -> None:
+        """Ids the run owns through a parent it created (its endpoints' deliveries): they go with the parent,
+        so cleanup never deletes them itself."""
+        with self._lock:
+            self.adopted.update(ids)
 
 
 def ids_in(value: Any) -> set[str]:
@@ -237,7 +244,22 @@ def record_exchange(registry: Registry, observed: Observations, method: str, pat
             ident = params.get(name) if where == "path" else (body or {}).get(name) if isinstance(body, dict) else None
             if isinstance(ident, str):
                 observed.cleaned += registry.mark_gone(kind, ident)
+    if 200 <= status < 300 and isinstance(payload, dict):
+        _adopt_deliveries(registry, op_id, params, payload.get("data"))
     return label
+
+
+def _adopt_deliveries(registry: Registry, op_id: str, params: dict[str, str], data: Any) -> None:
+    """A delivery belongs to the run when its endpoint does (a test event the run sent, say)."""
+    if op_id == "testWebhookEndpoint" and isinstance(data, dict) and registry.owns(params.get("id")):
+        found = [data.get("delivery_id")]
+    elif op_id == "listWebhookDeliveries" and isinstance(data, list) and registry.owns(params.get("id")):
+        found = [item.get("id") for item in data if isinstance(item, dict)]
+    elif op_id == "getWebhookDelivery" and isinstance(data, dict) and registry.owns(data.get("endpoint_id")):
+        found = [data.get("id")]
+    else:
+        return
+    registry.adopt(ident for ident in found if isinstance(ident, str))
 
 
 class Target:

@@ -16,7 +16,8 @@ from contracts.pacing import DEFAULT_RETRY_AFTER, Pacer, parse_retry_after
 from contracts.receiver import Receiver
 from contracts.rules import RULES, SOURCES
 from contracts.specs import gap_table, operation_index
-from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root
+from contracts.observations import Observations
+from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
 
 
 class FakeClock:
@@ -118,6 +119,26 @@ def test_staging_guard_touches_only_what_the_run_created():
                                ("PATCH", "/orgs/org_x", {"name": "x"})]:
         with pytest.raises(StagingRefusal):
             guard.check(method, path, body)
+
+
+def test_staging_guard_lets_the_run_replay_deliveries_of_its_own_endpoints():
+    registry, observed = Registry(), Observations()
+    guard = Guard(registry, staging=True)
+    registry.add(Created("webhook_endpoint", "whep_mine"))
+    registry.see({"whdel_mine", "whdel_listed", "whdel_fetched", "whdel_theirs"})
+    exchanges = [
+        ("POST", "/webhooks/endpoints/whep_mine/test", {"data": {"delivery_id": "whdel_mine"}}),
+        ("GET", "/webhooks/endpoints/whep_mine/deliveries", {"data": [{"id": "whdel_listed"}]}),
+        ("GET", "/webhooks/deliveries/whdel_fetched", {"data": {"id": "whdel_fetched", "endpoint_id": "whep_mine"}}),
+        ("GET", "/webhooks/endpoints/whep_theirs/deliveries", {"data": [{"id": "whdel_theirs"}]}),
+    ]
+    for method, path, payload in exchanges:
+        record_exchange(registry, observed, method, path, None, 200, payload, track_ids=True)
+    for mine in ("whdel_mine", "whdel_listed", "whdel_fetched"):
+        guard.check("POST", f"/webhooks/deliveries/{mine}/replay")
+    with pytest.raises(StagingRefusal):
+        guard.check("POST", "/webhooks/deliveries/whdel_theirs/replay")
+    assert [item.id for item in registry.pending()] == ["whep_mine"]  # cleanup deletes the endpoint only
 
 
 def test_receiver_records_and_fails_on_demand():
