@@ -1314,17 +1314,18 @@ def passed_threshold_announced(ctx: RuleContext) -> None:
                                                                           "destination": channel.url}),
                     201, what="POST /budgets/{id}/alerts")
 
-    def announced() -> list:
-        events = []
-        for got in channel.snapshot():
+    def announced(received: list) -> bool:
+        for got in received:
             try:
-                events.append(json.loads(got.body))
+                event = json.loads(got.body)
             except ValueError:
                 continue
-        return [e for e in events if isinstance(e, dict) and e.get("type") == "budget.threshold_reached"
-                and isinstance(e.get("data"), dict) and e["data"].get("budget_id") == budget["id"]]
+            if (isinstance(event, dict) and event.get("type") == "budget.threshold_reached"
+                    and isinstance(event.get("data"), dict) and event["data"].get("budget_id") == budget["id"]):
+                return True
+        return False
 
-    found = ctx.t.wait_until(lambda: announced() or None, timeout=ctx.wait(10), interval=0.1)
+    found = channel.wait_for(announced, ctx.wait(10))
     ctx.check(found, f"budget {budget['id']} (monthly, {len(spent)} logs with cost this month in project "
                      f"{project_id}) got a 0 % webhook alert, but no `budget.threshold_reached` naming it arrived "
                      f"within {ctx.wait(10):.0f}s ({len(channel.snapshot())} other deliveries)")
@@ -1505,8 +1506,7 @@ def replay_resends_same_payload(ctx: RuleContext) -> None:
     ctx.check(failed, f"delivery {delivery_id} never shows `failed` or `dead` after the receiver answered 500")
     ctx.check(failed.get("response_status") == 500, f"a failed delivery records response_status "
                                                     f"{failed.get('response_status')!r}; the receiver answered 500")
-    with ctx.receiver.cond:
-        channel._answers.clear()  # from now on the receiver accepts
+    channel.accept_all()
     seen = len(channel.snapshot())
     replayed = ctx.expect_data(ctx.t.post(f"/webhooks/deliveries/{delivery_id}/replay"), 200, what="POST …/replay")
     ctx.check(replayed.get("status") == "pending" and replayed.get("attempt_count") == 0,

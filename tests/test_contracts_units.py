@@ -153,6 +153,10 @@ def test_receiver_records_and_fails_on_demand():
         assert [r.body for r in got] == [b"one", b"two"] and [r.status for r in got] == [503, 200]
         assert channel.wait_count(3, timeout=0.2) is None  # bounded: gives up at the deadline
         assert receiver.channel("other").snapshot() == []
+        channel.fail_next(5, 500)
+        assert httpx.post(channel.url, content=b"three").status_code == 500
+        channel.accept_all()  # the four failures still programmed are dropped
+        assert httpx.post(channel.url, content=b"four").status_code == 200
     finally:
         receiver.stop()
 
