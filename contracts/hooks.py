@@ -11,7 +11,7 @@ from datetime import datetime
 import schemathesis
 
 
-def _moment(value: object) -> datetime | None:
+def parse_moment(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -25,7 +25,7 @@ def window_in_order(context, body):
     """A simulation window runs forwards: window_start <= window_end (compared as instants)."""
     if not isinstance(body, dict):
         return True
-    start, end = _moment(body.get("window_start")), _moment(body.get("window_end"))
+    start, end = parse_moment(body.get("window_start")), parse_moment(body.get("window_end"))
     if start is None or end is None or (start.tzinfo is None) != (end.tzinfo is None):
         return True
     return start <= end

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NoReturn
 
+from .hooks import parse_moment
 from .settings import RunSettings
 from .specs import operation_index
 from .target import Reply, Target, dumps, is_loopback
@@ -1273,13 +1274,6 @@ def budget_soft_cap_default(ctx: RuleContext) -> None:
     ctx.check(budget.get("soft_cap_pct") == 80, f"a budget created without soft_cap_pct has {budget.get('soft_cap_pct')!r}")
 
 
-def _moment(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
 @rule("MX-BUDGET-THRESHOLD-WEBHOOK", source="ours",
       title="A budget alert the spend has already passed is announced by `budget.threshold_reached`",
       ref="Budgets: Alerts: thresholds with email/webhook channel; crossing one emits `budget.threshold_reached` to "
@@ -1301,14 +1295,10 @@ def passed_threshold_announced(ctx: RuleContext) -> None:
     project_id = _project_with_logs(ctx)
     month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     spent = [log for log in ctx.logs(projectId=project_id)
-             if (_moment(log.get("timestamp")) or month) > month and float(log.get("cost_usd") or 0) > 0]
+             if (parse_moment(log.get("timestamp")) or month) > month and float(log.get("cost_usd") or 0) > 0]
     if not spent:
         ctx.skip(f"project {project_id} has no spend this month, so no threshold can have been passed")
-    channel = ctx.receiver.channel("budget")
-    ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name("budget-hook"), "url": channel.url,
-                                                             "event_types": ["budget.threshold_reached"],
-                                                             "project_id": project_id}),
-                    201, what="setup: POST /webhooks/endpoints")
+    _, channel = _channel_hook(ctx, project_id, "budget", "budget.threshold_reached")
     budget = ctx.project_budget(project_id, "monthly", "1000000.00")
     ctx.expect_data(ctx.t.post(f"/budgets/{budget['id']}/alerts", json={"threshold_pct": 0, "channel": "webhook",
                                                                           "destination": channel.url}),
@@ -1338,16 +1328,19 @@ def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+def _channel_hook(ctx: RuleContext, project_id: str, label: str, event_type: str) -> tuple[dict[str, Any], Any]:
+    """A project-scoped endpoint subscribed to `event_type`, on a fresh receiver channel: (creation answer, channel)."""
+    channel = ctx.receiver.channel(label)
+    body = {"name": ctx.name(label), "url": channel.url, "event_types": [event_type], "project_id": project_id}
+    data = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json=body), 201, what="setup: POST /webhooks/endpoints")
+    return data, channel
+
+
 def _hook(ctx: RuleContext, label: str) -> tuple[dict[str, Any], str, Any]:
-    """A project-scoped endpoint subscribed to test events only, pointing at a fresh receiver channel."""
+    """A new project's endpoint subscribed to test events only: (endpoint, signing secret, channel)."""
     if ctx.receiver is None:
         ctx.skip("no webhook receiver in this run")
-    project = ctx.project()
-    channel = ctx.receiver.channel(label)
-    data = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json={"name": ctx.name(label), "url": channel.url,
-                                                                   "event_types": ["webhook.test"],
-                                                                   "project_id": project["id"]}),
-                           201, what="setup: POST /webhooks/endpoints")
+    data, channel = _channel_hook(ctx, ctx.project()["id"], label, "webhook.test")
     return data["endpoint"], data["signingSecret"], channel
 
 
@@ -1518,15 +1511,6 @@ def replay_resends_same_payload(ctx: RuleContext) -> None:
     ctx.check(record, "the replayed delivery never shows `delivered` though the receiver accepted it")
 
 
-def _config_hook(ctx: RuleContext, project_id: str, label: str) -> tuple[dict[str, Any], Any]:
-    """A project-scoped endpoint subscribed to `routing_config.created`, on its own receiver channel."""
-    channel = ctx.receiver.channel(label)
-    body = {"name": ctx.name(label), "url": channel.url, "event_types": ["routing_config.created"],
-            "project_id": project_id}
-    data = ctx.expect_data(ctx.t.post("/webhooks/endpoints", json=body), 201, what="setup: POST /webhooks/endpoints")
-    return data["endpoint"], channel
-
-
 @rule("MX-WEBHOOK-DELETE-STOPS", source="docs", title="A deleted endpoint receives no further events",
       ref="Webhooks: Only active endpoints receive events; deleting an endpoint stops new deliveries.",
       needs=("receiver",))
@@ -1541,12 +1525,13 @@ def deleted_endpoint_gets_nothing(ctx: RuleContext) -> None:
     if ctx.receiver is None:
         ctx.skip("no webhook receiver in this run")
     project = ctx.project()
-    doomed, doomed_channel = _config_hook(ctx, project["id"], "deleted")
-    _, control = _config_hook(ctx, project["id"], "control")
+    doomed, doomed_channel = _channel_hook(ctx, project["id"], "deleted", "routing_config.created")
+    doomed_id = doomed["endpoint"]["id"]
+    _, control = _channel_hook(ctx, project["id"], "control", "routing_config.created")
     ctx.routing_config(project["id"])
     _await(ctx, control, 1, ctx.wait(10))
     _await(ctx, doomed_channel, 1, ctx.wait(10))
-    ctx.expect(ctx.t.delete(f"/webhooks/endpoints/{doomed['id']}"), 200, 204,
+    ctx.expect(ctx.t.delete(f"/webhooks/endpoints/{doomed_id}"), 200, 204,
                what="DELETE /webhooks/endpoints/{id}")
     started = time.monotonic()
     second = ctx.routing_config(project["id"])
@@ -1555,7 +1540,7 @@ def deleted_endpoint_gets_nothing(ctx: RuleContext) -> None:
     # As long again as the live endpoint needed (at least half a second): a late delivery to the deleted one
     # would arrive in that time. The wait ends at once if one does.
     late = doomed_channel.wait_count(2, max(0.5, took))
-    ctx.check(late is None, f"the deleted endpoint {doomed['id']} still received an event after its deletion "
+    ctx.check(late is None, f"the deleted endpoint {doomed_id} still received an event after its deletion "
                             f"(routing config {second.get('id')!r} was created afterwards): "
                             f"{late[-1].body[:200]!r}" if late else "")
 

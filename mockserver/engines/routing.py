@@ -16,8 +16,6 @@ import hashlib
 import json
 import operator
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -113,39 +111,26 @@ def validate_policy(policy: str, config: Config) -> None:
                     raise PolicyConfigError(path, f"{path}: {exc}") from None
 
 
-class _ValidConfigs:
-    """Which (policy, config) pairs already passed `validate_policy`, keyed by their canonical JSON.
+def ensure_valid(policy: str, config: Config) -> None:
+    """`validate_policy`, remembering which configs already passed, by content.
 
     Routing re-checks its config on every call (stored configs can be edited at any time), and
     schema validation costs ~40x what serialising a config does, so seeding or simulating 100k
     requests would mostly re-prove the same handful of configs valid. The key is the config's
-    content, not its identity, so an edited config is validated afresh. Invalid configs are never
-    remembered; the cache is bounded (least recently used goes first) and thread-safe.
+    canonical JSON, not its identity, so an edited config is validated afresh; invalid configs are
+    never remembered (`lru_cache` does not cache exceptions).
     """
-
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def ensure(self, policy: str, config: Config) -> None:
-        try:
-            key = (policy, json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False))
-        except (TypeError, ValueError):  # not plain JSON: validate it, remember nothing
-            validate_policy(policy, config)
-            return
-        with self._lock:
-            if key in self._known:
-                self._known.move_to_end(key)
-                return
+    try:
+        canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # not plain JSON: validate it, remember nothing
         validate_policy(policy, config)
-        with self._lock:
-            self._known[key] = None
-            if len(self._known) > self._size:
-                self._known.popitem(last=False)
+        return
+    _validate_canonical(policy, canonical)
 
 
-_valid_configs = _ValidConfigs()
+@lru_cache(maxsize=1024)
+def _validate_canonical(policy: str, canonical: str) -> None:
+    validate_policy(policy, json.loads(canonical))
 
 
 def _schema_error(error: ValidationError) -> PolicyConfigError:
@@ -328,7 +313,7 @@ def route(
     if depth > MAX_DEPTH:
         where = f"config '@{config_name}'" if config_name else "this config"
         raise RoutingError(f"{where} is more than {MAX_DEPTH} references deep (a reference cycle?)")
-    _valid_configs.ensure(policy, config)
+    ensure_valid(policy, config)
     given = request.input_tokens
     tokens = max(0, given) if given is not None else estimate_tokens(request.messages)
     ctx = _Ctx(request, resolve, depth, tokens)
