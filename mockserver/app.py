@@ -1,30 +1,30 @@
 """The Flask shell: find the operation, authenticate, validate, call its handler, validate the answer.
 
-Everything here is HTTP plumbing; handlers and engines know nothing of Flask.
+Everything here is HTTP plumbing; handlers and engines know nothing of Flask. Routes and validators
+are compiled once per process (`compiled.py`); openapi-core judges whatever they would reject and
+writes the messages (`validation.Oracle`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, request
 from flask_cors import CORS
-from openapi_core import OpenAPI
-from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
-from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound, ServerNotFound
-from openapi_core.templating.paths.finders import APICallPathFinder
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
+from .compiled import MISSING, CompiledSpec, Operation, Rejected, oracle_misreads, unmarshal_formats
 from .errors import ApiError, Invalid, MethodNotAllowed, MockBug, NotFound, PayloadTooLarge, Unauthorized
 from .registry import Call, load_handlers
 from .services import MockConfig, Services
-from .spec import BASE_PATH, HTTP_METHODS, effective_spec, operations
+from .spec import BASE_PATH, effective_spec
 from .store import Actor
-from .validation import describe_request_errors, describe_response_errors
+from .validation import Oracle
 
 log = logging.getLogger("modelux.mock")
 
@@ -32,64 +32,17 @@ MAX_BODY_BYTES = 1024 * 1024
 ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY"]
 
 
-@dataclass
-class Router:
-    """Finds operations with openapi-core's path finder over the effective spec."""
+class AnyPath(PathConverter):
+    """Every path below the base path reaches the dispatcher, newlines included: the spec routes it."""
 
-    spec: dict[str, Any]
-    api: OpenAPI = field(init=False)
-    finder: APICallPathFinder = field(init=False)
-    by_template: dict[tuple[str, str], dict[str, Any]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.api = OpenAPI.from_dict(self.spec)
-        self.finder = APICallPathFinder(self.api.spec, base_url=None)
-        self.by_template = {(path, method): op for path, method, op in operations(self.spec)}
-        # Most specific first: `/routing-configs/dry-run` is its own resource, not `{id}`.
-        self.templates = sorted(
-            ((_template_regex(path), path) for path in self.spec["paths"]),
-            key=lambda item: (item[1].count("{"), -len(item[1])),
-        )
-
-    def resource(self, path: str) -> str | None:
-        """The spec path template a request path names, preferring literal segments."""
-        relative = path[len(BASE_PATH):] if path.startswith(BASE_PATH) else None
-        if relative is None:
-            return None
-        for regex, template in self.templates:
-            if regex.match(relative):
-                return template
-        return None
-
-    def find(self, method: str, url: str) -> tuple[dict[str, Any], dict[str, str]]:
-        """The operation for a request and its path variables; 404 or 405 otherwise."""
-        template = self.resource(request.path)
-        if template is None:
-            raise NotFound(f"no such endpoint: {request.path}", code="route_not_found")
-        if (template, method) not in self.by_template:
-            allowed = self.allowed_methods(template)
-            raise MethodNotAllowed(
-                f"method {method.upper()} is not allowed on {template}; allowed: {', '.join(allowed)}",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        try:
-            found = self.finder.find(method, url)
-        except (OperationNotFound, PathNotFound, ServerNotFound):
-            raise NotFound(f"no such endpoint: {request.path}", code="route_not_found")
-        found_template = found.path.parts[-1]
-        return self.by_template[(found_template, method)], dict(found.path_result.variables)
-
-    def allowed_methods(self, template: str) -> list[str]:
-        allowed = [m.upper() for m in HTTP_METHODS if (template, m) in self.by_template]
-        if "GET" in allowed:
-            allowed.append("HEAD")
-        allowed.append("OPTIONS")
-        return allowed
+    regex = "[^/](?s:.*?)"
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$")
+@functools.lru_cache(maxsize=1)
+def served_spec() -> tuple[CompiledSpec, Oracle, bytes]:
+    """The effective spec compiled, its oracle and its JSON: built once per process, shared by every app."""
+    spec = effective_spec()
+    return CompiledSpec(spec), Oracle(spec), encode(spec)
 
 
 def create_app(config: MockConfig | None = None, services: Services | None = None,
@@ -100,16 +53,15 @@ def create_app(config: MockConfig | None = None, services: Services | None = Non
     """
     config = config or MockConfig()
     services = services or Services.build(config)
-    spec = effective_spec()
-    router = Router(spec)
+    compiled, oracle, spec_json = served_spec()
     handlers = dict(handlers if handlers is not None else load_handlers())
-    missing = {op["operationId"] for _, _, op in operations(spec)} - set(handlers)
+    missing = set(compiled.by_id) - set(handlers)
     if missing:
         raise RuntimeError(f"operations without a handler: {sorted(missing)}")
 
     app = Flask("modelux-mock")
+    app.url_map.converters["anything"] = AnyPath
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["modelux"] = services
     CORS(
         app,
@@ -120,16 +72,16 @@ def create_app(config: MockConfig | None = None, services: Services | None = Non
     )
 
     def api_view(subpath: str = "") -> Response:
-        return _dispatch(router, services, config, handlers)
+        return _dispatch(compiled, oracle, services, config, handlers)
 
     app.add_url_rule(BASE_PATH, "api_root", api_view, methods=ROUTE_METHODS, provide_automatic_options=False)
     app.add_url_rule(
-        f"{BASE_PATH}/<path:subpath>", "api", api_view, methods=ROUTE_METHODS, provide_automatic_options=False
+        f"{BASE_PATH}/<anything:subpath>", "api", api_view, methods=ROUTE_METHODS, provide_automatic_options=False
     )
 
     @app.get("/openapi.json")
     def openapi_json() -> Response:
-        return _json(200, spec)
+        return Response(spec_json, status=200, mimetype="application/json")
 
     @app.get("/")
     def index() -> Response:
@@ -161,9 +113,16 @@ def create_app(config: MockConfig | None = None, services: Services | None = Non
     return app
 
 
+def encode(payload: Any) -> bytes:
+    """JSON bytes of an answer: orjson, or the standard library for what orjson refuses (ints beyond 64 bits)."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    response = Response(body, status=status, mimetype="application/json")
+    response = Response(encode(payload), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -188,76 +147,60 @@ def _authenticate(services: Services) -> Actor:
     return Actor(id=key["id"], email=key.get("_email"))
 
 
-def _parse_body(op: dict[str, Any]) -> None:
-    """Reject what openapi-core would only half-explain: wrong media type, broken JSON."""
-    if "requestBody" not in op:
-        return
+def _parse_body(op: Operation) -> Any:
+    """The JSON body (MISSING when none was sent); wrong media types and broken JSON are 400s here."""
+    if op.body is None:
+        return MISSING
     raw = request.get_data(cache=True)
-    required = op["requestBody"].get("required", False)
     if not raw:
-        if required:
+        if op.body_required:
             raise Invalid("request body is required (a JSON object)", code="missing_body")
-        return
+        return MISSING
     if request.mimetype != "application/json":
         raise Invalid(f"unsupported Content-Type '{request.content_type or ''}'; send application/json",
                       code="unsupported_media_type")
     try:
-        json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON body: {exc}", code="malformed_json")
 
 
-def _dispatch(router: Router, services: Services, config: MockConfig, handlers: dict) -> Response:
+def _dispatch(compiled: CompiledSpec, oracle: Oracle, services: Services, config: MockConfig,
+              handlers: dict) -> Response:
     method = request.method.lower()
-    url = request.host_url.rstrip("/") + request.path
+    found = compiled.resource(request.path)
+    if found is None:
+        raise NotFound(f"no such endpoint: {request.path}", code="route_not_found")
+    template, path_vars = found
     if method == "options":
-        template = router.resource(request.path)
-        if template is None:
-            raise NotFound(f"no such endpoint: {request.path}", code="route_not_found")
-        return Response(status=204, headers={"Allow": ", ".join(router.allowed_methods(template))})
-    lookup = "get" if method == "head" else method
-    op, path_vars = router.find(lookup, url)
-    operation_id = op["operationId"]
-    public = op.get("security", router.spec.get("security")) == []
-    actor = None if public else _authenticate(services)
-    _parse_body(op)
+        return Response(status=204, headers={"Allow": ", ".join(compiled.allowed_methods(template))})
+    op = compiled.operations.get((template, "get" if method == "head" else method))
+    if op is None:
+        allowed = compiled.allowed_methods(template)
+        raise MethodNotAllowed(f"method {method.upper()} is not allowed on {template}; allowed: {', '.join(allowed)}",
+                               headers={"Allow": ", ".join(allowed)})
+    actor = None if op.public else _authenticate(services)
+    body = _parse_body(op)
+    try:
+        path, query, value = op.read_request(path_vars, request.args, body, config.validate_requests)
+    except Rejected:
+        if oracle_misreads(request.path):
+            raise Invalid(op.explain(path_vars, request.args, body), code="validation_failed")
+        message, path, query, _ = oracle.unmarshal_request(request, as_get=method == "head")
+        if message:
+            raise Invalid(message, code="validation_failed")
+        log.debug("%s: the oracle accepts a request the compiled validators reject", op.operation_id)
+        value = None if body is MISSING else unmarshal_formats(op.body_schema, body)
 
-    openapi_request = WerkzeugOpenAPIRequest(request)
-    if method == "head":
-        openapi_request = _AsGet(openapi_request)
-    result = router.api.unmarshal_request(openapi_request)
-    if result.errors:
-        raise Invalid(describe_request_errors(result.errors), code="validation_failed")
-
-    call = Call(
-        world=services.world,
-        org=g.get("org"),  # type: ignore[arg-type]
-        actor=actor,  # type: ignore[arg-type]
-        path={**path_vars, **dict(result.parameters.path)},
-        query=dict(result.parameters.query),
-        body=result.body,
-        services=services,
-    )
+    call = Call(world=services.world, org=g.get("org"), actor=actor,  # type: ignore[arg-type]
+                path={**path_vars, **path}, query=query, body=value, services=services)
+    # The answer is built while the lock is held: what it shows is one consistent state of the world.
     with services.world.lock:
-        status, payload = handlers[operation_id](call)
-    response = _json(status, payload)
-    if config.validate_responses:
-        problems = describe_response_errors(router.api, openapi_request, response)
-        if problems:
-            log.error("response of %s violates the spec: %s", operation_id, problems)
-            raise MockBug(f"mock bug: {operation_id} answered {status} violating the spec: {problems}")
+        status, payload = handlers[op.operation_id](call)
+        response = Response(encode(payload), status=status, mimetype="application/json")
+        if config.validate_responses and not op.response_accepted(status, payload):
+            problems = oracle.response_problems(request, response, as_get=method == "head")
+            if problems:
+                log.error("response of %s violates the spec: %s", op.operation_id, problems)
+                raise MockBug(f"mock bug: {op.operation_id} answered {status} violating the spec: {problems}")
     return response
-
-
-class _AsGet:
-    """HEAD is answered as GET (without a body); openapi-core knows only GET."""
-
-    def __init__(self, inner: WerkzeugOpenAPIRequest):
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    @property
-    def method(self) -> str:
-        return "get"

@@ -27,6 +27,7 @@ class MockConfig:
     seed: int | None = None
     org_name: str = "Acme AI"
     validate_responses: bool = True
+    validate_requests: bool = True  # off only for measurements
     proxy_unreachable: bool = False
     cors_origins: Any = "*"
     clock: Clock | None = None

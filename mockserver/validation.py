@@ -1,16 +1,88 @@
-"""Turn openapi-core's validation errors into messages that name the offending field."""
+"""openapi-core as the oracle: the reference for what is valid, and the author of every message.
+
+The served path (`compiled.py`) accepts on its own what its compiled validators accept; anything
+else comes here. openapi-core is built lazily (it costs a quarter of a second and most sessions
+never send invalid input) and warmed in the background after boot, so the first 400 is not slow.
+Its messages name the offending field: `query parameter 'limit': 0 is less than the minimum of 1`.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
-from openapi_core import OpenAPI
-from openapi_core.contrib.werkzeug import WerkzeugOpenAPIResponse
-from werkzeug.wrappers import Response
 
 MAX_MESSAGES = 5
+
+
+class Oracle:
+    def __init__(self, spec: dict[str, Any]):
+        self._spec = spec
+        self._api: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            with self._lock:
+                if self._api is None:
+                    from openapi_core import Config, OpenAPI
+
+                    # The effective spec is validated by the test suite; not again at every boot.
+                    self._api = OpenAPI.from_dict(self._spec, config=Config(spec_validator_cls=None))
+        return self._api
+
+    def warm(self) -> None:
+        """Build openapi-core in the background (a daemon thread: never holds up shutdown)."""
+        threading.Thread(target=lambda: self.api, name="oracle-warmup", daemon=True).start()
+
+    def unmarshal_request(self, request: Any, as_get: bool = False) -> tuple[str | None, dict, dict, Any]:
+        """openapi-core's verdict on a werkzeug request: (message or None, path values, query values, body).
+
+        Security requirements are left out: the shell authenticates before validating.
+        """
+        from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
+        from openapi_core.validation.request.exceptions import SecurityValidationError
+
+        openapi_request: Any = WerkzeugOpenAPIRequest(request)
+        if as_get:
+            openapi_request = _AsGet(openapi_request)
+        result = self.api.unmarshal_request(openapi_request)
+        errors = [e for e in result.errors if not isinstance(e, SecurityValidationError)]
+        message = describe_request_errors(errors) if errors else None
+        return message, dict(result.parameters.path), dict(result.parameters.query), result.body
+
+    def response_problems(self, request: Any, response: Any, as_get: bool = False) -> str | None:
+        """What openapi-core finds wrong with an answer (a werkzeug response), or None."""
+        from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+
+        openapi_request: Any = WerkzeugOpenAPIRequest(request)
+        if as_get:
+            openapi_request = _AsGet(openapi_request)
+        # Validation only: unmarshalling (building Python values) would cost ten times more.
+        errors = list(self.api.iter_response_errors(openapi_request, WerkzeugOpenAPIResponse(response)))
+        if not errors:
+            return None
+        messages = []
+        for error in errors:
+            messages.extend(_schema_messages("response", error.__cause__) or [f"{type(error).__name__}: {error}"])
+        return "; ".join(messages[:MAX_MESSAGES])
+
+
+class _AsGet:
+    """HEAD is answered as GET (without a body); openapi-core knows only GET."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def method(self) -> str:
+        return "get"
 
 
 def _pointer(location: str, path: Iterable[Any]) -> str:
@@ -69,14 +141,3 @@ def describe_request_errors(errors: Iterable[BaseException]) -> str:
     if more > 0:
         text += f"; and {more} more"
     return f"invalid request: {text}"
-
-
-def describe_response_errors(api: OpenAPI, openapi_request: Any, response: Response) -> str | None:
-    # Validation only: unmarshalling (building Python values) would cost ten times more.
-    errors = list(api.iter_response_errors(openapi_request, WerkzeugOpenAPIResponse(response)))
-    if not errors:
-        return None
-    messages = []
-    for error in errors:
-        messages.extend(_schema_messages("response", error.__cause__) or [f"{type(error).__name__}: {error}"])
-    return "; ".join(messages[:MAX_MESSAGES])

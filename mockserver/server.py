@@ -1,0 +1,90 @@
+"""Serving a built mock over HTTP: granian by default, waitress where granian cannot run.
+
+granian parses HTTP in Rust and hands each request to the WSGI app on a pool of Python threads:
+on two cores it answers several times more requests per second than a pure-Python server. Its
+worker is a child process forked from this one, so the world built here (seeded, possibly large)
+is inherited as it is, not rebuilt; the background workers (webhook deliveries, simulations) start
+in the child, where the requests are served. One worker only: the world lives in memory.
+
+waitress (pure Python, threads in this process) serves where forking is not the start method
+(macOS, Windows) or when asked for (`--server waitress`); tests and the contract suite embed the
+mock in-process with waitress too (`mockserver.testing.serve_in_thread`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import multiprocessing
+from typing import Any, Callable
+
+SERVERS = ("auto", "granian", "waitress")
+
+
+def granian_available() -> bool:
+    return importlib.util.find_spec("granian") is not None and multiprocessing.get_start_method() == "fork"
+
+
+def choose(server: str) -> str:
+    if server == "auto":
+        return "granian" if granian_available() else "waitress"
+    if server == "granian" and not granian_available():
+        raise RuntimeError("granian is not installed or this platform does not fork; use --server waitress")
+    return server
+
+
+def serve(app: Any, *, host: str, port: int, threads: int, server: str = "auto", verbose: bool = False,
+          on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve `app` until interrupted. `on_start` runs where requests are served, before the first one."""
+    chosen = choose(server)
+    if chosen == "granian":
+        _serve_granian(app, host=host, port=port, threads=threads, verbose=verbose, on_start=on_start, on_stop=on_stop)
+    else:
+        _serve_waitress(app, host=host, port=port, threads=threads, verbose=verbose, on_start=on_start,
+                        on_stop=on_stop)
+
+
+def _serve_waitress(app: Any, *, host: str, port: int, threads: int, verbose: bool,
+                    on_start: Callable[[], None] | None, on_stop: Callable[[], None] | None) -> None:
+    import waitress
+
+    if on_start:
+        on_start()
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="modelux-mock", _quiet=not verbose)
+    finally:
+        if on_stop:
+            on_stop()
+
+
+def _serve_granian(app: Any, *, host: str, port: int, threads: int, verbose: bool,
+                   on_start: Callable[[], None] | None, on_stop: Callable[[], None] | None) -> None:
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    def load(_target: str) -> Any:
+        # Runs in the forked worker, where requests are served.
+        if on_start:
+            on_start()
+        if on_stop:
+            import atexit
+
+            atexit.register(on_stop)
+        return app
+
+    granian = Server(
+        "modelux-mock",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=1,
+        blocking_threads=threads,
+        log_enabled=verbose,
+        log_level=LogLevels.info if verbose else LogLevels.warning,
+        log_access=verbose,
+        websockets=False,
+        process_name=None,
+    )
+    logging.getLogger("granian").setLevel(logging.INFO if verbose else logging.WARNING)
+    granian.serve(target_loader=load)
