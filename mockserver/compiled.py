@@ -18,6 +18,7 @@ accept, reject and unmarshal alike. Format checks call the oracle's own format c
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -81,20 +82,48 @@ def _format_names(node: Any, found: set[str]) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
+def _oracle_format_checker() -> Any:
+    from openapi_schema_validator import OAS31Validator  # imported on first use: it costs 0.2 s at boot
+
+    return OAS31Validator.FORMAT_CHECKER
+
+
 def oracle_formats(spec: Spec) -> dict[str, Callable[[str], bool]]:
     """Every format the spec names, checked by openapi-core's own (OAS 3.1) format checker."""
-    from openapi_schema_validator import OAS31Validator
-
-    checker = OAS31Validator.FORMAT_CHECKER
 
     def check(name: str) -> Callable[[str], bool]:
-        return lambda value: checker.conforms(value, name)
+        return lambda value: _oracle_format_checker().conforms(value, name)
 
     return {name: check(name) for name in sorted(_format_names(spec, set()))}
 
 
-def compile_schema(schema: dict[str, Any], formats: dict[str, Callable[[str], bool]]) -> Any:
-    return jsonschema_rs.Draft202012Validator(schema, formats=formats, validate_formats=True)
+class Compiled:
+    """A JSON Schema compiled with jsonschema-rs the first time it is used (boot compiles nothing)."""
+
+    __slots__ = ("schema", "formats", "_validator")
+
+    def __init__(self, schema: dict[str, Any], formats: dict[str, Callable[[str], bool]]):
+        self.schema = schema
+        self.formats = formats
+        self._validator: Any = None
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            self._validator = jsonschema_rs.Draft202012Validator(self.schema, formats=self.formats,
+                                                                 validate_formats=True)
+        return self._validator
+
+    def is_valid(self, value: Any) -> bool:
+        return self.validator.is_valid(value)
+
+    def iter_errors(self, value: Any) -> Any:
+        return self.validator.iter_errors(value)
+
+
+def compile_schema(schema: dict[str, Any], formats: dict[str, Callable[[str], bool]]) -> Compiled:
+    return Compiled(schema, formats)
 
 
 # ── parameters ──────────────────────────────────────────────────────────────────────────────────

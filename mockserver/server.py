@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import multiprocessing
+import signal
 from typing import Any, Callable
 
 SERVERS = ("auto", "granian", "waitress")
@@ -46,13 +47,20 @@ def serve(app: Any, *, host: str, port: int, threads: int, server: str = "auto",
 
 def _serve_waitress(app: Any, *, host: str, port: int, threads: int, verbose: bool,
                     on_start: Callable[[], None] | None, on_stop: Callable[[], None] | None) -> None:
-    import waitress
+    from waitress.server import create_server
 
+    server = create_server(app, host=host, port=port, threads=threads, ident="modelux-mock")
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(0)  # waitress stops accepting and lets its threads finish what they are answering
+
+    signal.signal(signal.SIGTERM, terminate)
     if on_start:
         on_start()
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="modelux-mock", _quiet=not verbose)
+        server.run()
     finally:
+        server.close()
         if on_stop:
             on_stop()
 
