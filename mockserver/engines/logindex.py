@@ -205,13 +205,13 @@ class _Agg:
 
 
 class _HourBucket(_Agg):
-    """One project's logs in one UTC hour (id -> (seq, log)) and their cells."""
+    """One project's logs in one UTC hour, in insertion order, and their cells."""
 
     __slots__ = ("logs",)
 
     def __init__(self) -> None:
         super().__init__()
-        self.logs: dict[str, tuple[int, Resource]] = {}
+        self.logs: list[Resource] = []
 
     def take(self, log: Resource, facts: Facts, seq: int) -> None:
         key = (log.get("provider"), log.get("model_used"))
@@ -220,31 +220,16 @@ class _HourBucket(_Agg):
             cell = self.groups[key] = Cell()
         cell.take(facts, seq)
 
-    def rebuild(self) -> None:
+    def rebuild(self, seqs: dict[str, int]) -> None:
         self.groups = {}
-        for seq, log in self.logs.values():
-            self.take(log, _facts(log), seq)
+        for log in self.logs:
+            self.take(log, _facts(log), seqs[log["id"]])
         self.total_up()
 
     def total_up(self) -> None:
         self.total = Cell()
         for cell in self.groups.values():
             self.total.merge(cell)
-
-
-class _UserHour:
-    """One end user's logs in one UTC hour and their cost."""
-
-    __slots__ = ("logs", "cell")
-
-    def __init__(self) -> None:
-        self.logs: dict[str, Resource] = {}
-        self.cell = Cell()
-
-    def rebuild(self) -> None:
-        self.cell = Cell()
-        for log in self.logs.values():
-            self.cell.add(log, 0)
 
 
 # ── windows ─────────────────────────────────────────────────────────────────
@@ -299,11 +284,12 @@ def _day_keys(keys: list[str], day: str) -> list[str]:
 class _Buckets:
     def __init__(self, logs: Iterable[Resource] = ()) -> None:
         """Index `logs` (in insertion order) in one pass; hour lists are sorted once at the end."""
-        self.seq: dict[str, int] = {}
+        self.seq: dict[str, int] = {}  # log id -> position in insertion order (ties, `logs_in`)
         self.projects: dict[str, dict[str, _HourBucket]] = {}  # project -> hour -> bucket
         self.keys: dict[str | None, list[str]] = {None: []}  # sorted hours per project; None: any project
         self.by_hour: dict[str, dict[str, _HourBucket]] = {}  # hour -> project -> bucket
-        self.users: dict[str | None, dict[str, _UserHour]] = {}
+        # end user (None: anonymous) -> hour -> [micros, remainder]; their logs are in `by_hour`
+        self.users: dict[str | None, dict[str, list[Any]]] = {}
         self.user_keys: dict[str | None, list[str]] = {}
         self.merged: dict[tuple[str | None, str], _Agg] = {}  # (project or None, hour or day) -> cells
         seq = -1
@@ -333,7 +319,7 @@ class _Buckets:
     def _place(self, log: Resource, seq: int, append: Any) -> tuple[_HourBucket, Facts]:
         """File a log under its (project, hour) and (end user, hour); `append` adds a new hour to
         a list of hours (`bisect.insort` keeps it sorted, `list.append` leaves that for later)."""
-        ident, project, hour = log["id"], log["project_id"], hour_of(log["timestamp"])
+        project, hour = log["project_id"], hour_of(log["timestamp"])
         hours = self.projects.get(project)
         if hours is None:
             hours = self.projects[project] = {}
@@ -347,7 +333,7 @@ class _Buckets:
                 others = self.by_hour[hour] = {}
                 append(self.keys[None], hour)
             others[project] = bucket
-        bucket.logs[ident] = (seq, log)
+        bucket.logs.append(log)
         facts = _facts(log)
         bucket.take(log, facts, seq)
         user = log.get("end_user_id")  # None too: an end-user budget without an id counts anonymous logs
@@ -357,31 +343,29 @@ class _Buckets:
             self.user_keys[user] = []
         spent = mine.get(hour)
         if spent is None:
-            spent = mine[hour] = _UserHour()
+            spent = mine[hour] = [0, 0]
             append(self.user_keys[user], hour)
-        spent.logs[ident] = log
-        spent.cell.take(facts, seq)
+        spent[0] += facts[1]
+        if facts[2]:
+            spent[1] += facts[2]
         return bucket, facts
 
     def remove(self, logs: Iterable[Resource], keep_seq: bool = False) -> None:
         """Take logs out; each bucket they leave is recomputed once from the logs it keeps."""
-        touched: dict[tuple[str, str], None] = {}
-        users: dict[tuple[Any, str], None] = {}
+        gone: dict[tuple[str, str], set[int]] = {}
+        users: dict[str, set[Any]] = {}  # hour -> end users whose spend in it changes
         for log in logs:
-            ident = log["id"]
             if not keep_seq:
-                self.seq.pop(ident, None)
-            project, hour = log["project_id"], hour_of(log["timestamp"])
-            del self.projects[project][hour].logs[ident]
-            touched[(project, hour)] = None
-            user = log.get("end_user_id")
-            del self.users[user][hour].logs[ident]
-            users[(user, hour)] = None
-        for project, hour in touched:
+                self.seq.pop(log["id"], None)
+            hour = hour_of(log["timestamp"])
+            gone.setdefault((log["project_id"], hour), set()).add(id(log))
+            users.setdefault(hour, set()).add(log.get("end_user_id"))
+        for (project, hour), ids in gone.items():
             hours = self.projects[project]
             bucket = hours[hour]
+            bucket.logs = [log for log in bucket.logs if id(log) not in ids]
             if bucket.logs:
-                bucket.rebuild()
+                bucket.rebuild(self.seq)
             else:
                 del hours[hour]
                 _discard(self.keys[project], hour)
@@ -394,12 +378,17 @@ class _Buckets:
                     del self.projects[project], self.keys[project]
             if self.merged:
                 self._forget(project, hour)
-        for user, hour in users:
-            mine = self.users[user]
-            cell = mine[hour]
-            if cell.logs:
-                cell.rebuild()
-            else:
+        for hour, changed in users.items():  # recount those users' spend from the hour's remaining logs
+            spent = {user: Cell() for user in changed}
+            for seq, log in self._edge_logs(None, hour) if hour in self.by_hour else ():
+                user = log.get("end_user_id")
+                if user in spent:
+                    spent[user].add(log, seq)
+            for user, cell in spent.items():
+                mine = self.users[user]
+                if cell.count:
+                    mine[hour] = [cell.micros, cell.remainder]
+                    continue
                 del mine[hour]
                 _discard(self.user_keys[user], hour)
                 if not mine:
@@ -431,9 +420,12 @@ class _Buckets:
         return found
 
     def _edge_logs(self, project: str | None, hour: str) -> Iterator[tuple[int, Resource]]:
+        """(seq, log) of the scope's logs in one hour."""
         buckets = self.by_hour[hour].values() if project is None else [self.projects[project][hour]]
+        seqs = self.seq
         for bucket in buckets:
-            yield from bucket.logs.values()
+            for log in bucket.logs:
+                yield seqs[log["id"]], log
 
     def window(self, project: str | None, lo: datetime | None, hi: datetime | None, lo_open: bool = False) -> _Window:
         return _Window(self.keys.get(project, []), lo, hi, lo_open)
@@ -456,17 +448,16 @@ class _Buckets:
         if not hours:
             return Decimal(0)
         plan = _Window(self.user_keys[user], lo, hi, lo_open)
+        micros, remainder = 0, Decimal(0)
+        for hour in [h for day in plan.days for h in _day_keys(self.user_keys[user], day)] + plan.hours:
+            micros += hours[hour][0]
+            remainder += hours[hour][1]
         total = Cell()
-        for day in plan.days:
-            for hour in _day_keys(self.user_keys[user], day):
-                total.merge(hours[hour].cell)
-        for hour in plan.hours:
-            total.merge(hours[hour].cell)
         for hour in plan.edges:
-            for log in hours[hour].logs.values():
-                if plan.admits(parse_iso(log["timestamp"])):
-                    total.add(log, 0)
-        return total.spend()
+            for seq, log in self._edge_logs(None, hour):
+                if log.get("end_user_id") == user and plan.admits(parse_iso(log["timestamp"])):
+                    total.add(log, seq)
+        return Decimal(micros + total.micros).scaleb(-6) + remainder + total.remainder
 
     def logs_in(self, project: str | None, start: datetime | None, end: datetime | None) -> list[Resource]:
         """The logs with start <= timestamp <= end (`analytics.in_window`), in insertion order."""
