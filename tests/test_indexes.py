@@ -183,6 +183,9 @@ def test_odd_values_are_exact_too():
             log["timestamp"] = moment.isoformat()
         if n % 11 == 0:
             log["timestamp"] = log["timestamp"][:19] + "Z" if log["timestamp"].endswith("Z") else log["timestamp"]
+        if n % 13 == 0:
+            log["total_tokens"] = float(rng.randint(0, 900))
+            log["latency_ms"] = float(rng.randint(1, 900))
         table[log["id"]] = log
     logs = list(table.values())
     for start, end in [(None, None), (T0 + timedelta(hours=5, microseconds=1), T0 + timedelta(hours=50)),
@@ -195,6 +198,17 @@ def test_odd_values_are_exact_too():
         for now in (T0 + timedelta(hours=30), T0 + timedelta(days=2, microseconds=7)):
             assert current_spend(spec, table, now) == current_spend(spec, logs, now)
     assert table.newest_first(limit=500) == brute_page(logs, limit=500)
+
+    # Whole numbers as floats: a float token count makes the reported total a float.
+    plain = LogTable()
+    for n in range(40):
+        log = random_log(rng, n, span_hours=30)
+        log.update(latency_ms=float(rng.randint(1, 900)), total_tokens=float(rng.randint(0, 900)) if n == 7 else 5)
+        plain[log["id"]] = log
+    for bucket in ("hour", "day"):
+        found = plain.report(None, None, None, bucket)
+        assert found == brute_report(list(plain.values()), None, None, None, bucket)
+        assert type(found["total_tokens"]) is float
 
 
 def test_whole_hours_and_days_respect_open_and_closed_bounds():

@@ -97,7 +97,8 @@ def _cost_parts(log: Resource) -> tuple[int, Any]:
 
 
 def _whole(value: Any) -> int | None:
-    """`value` as an int when adding it is exact in any order, else None."""
+    """A latency as an int when adding it is exact in any order, else None (its mean is a float
+    either way)."""
     if type(value) is int:
         return value
     if type(value) is float and value.is_integer():
@@ -111,8 +112,8 @@ Facts = tuple  # (tokens, micros, remainder, latency, timed, odd, errors) of one
 def _facts(log: Resource) -> Facts:
     """What one log adds to a `Cell`; `odd` counts values whose float sum depends on order."""
     odd = 0
-    tokens = _whole(log.get("total_tokens") or 0)
-    if tokens is None:
+    tokens = log.get("total_tokens") or 0
+    if type(tokens) is not int:  # a float (even 100.0) would make the reported total a float
         tokens, odd = 0, 1
     micros, remainder = _cost_parts(log)
     latency, timed = log.get("latency_ms"), 0
