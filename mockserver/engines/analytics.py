@@ -71,6 +71,16 @@ def report(logs: Iterable[Resource], start: datetime | None = None, end: datetim
         providers[log.get("provider") or "unknown"].add(log)
         models[log.get("model_used") or "unknown"].add(log)
         series[bucket_start(parse_iso(log["timestamp"]), bucket)].add(log)
+    return report_document(total, sorted(providers.items(), key=lambda item: -item[1].count),
+                           sorted(models.items(), key=lambda item: -item[1].count),
+                           [(iso(moment), t) for moment, t in sorted(series.items())], start, end, bucket)
+
+
+def report_document(total: Any, providers: list[tuple[str, Any]], models: list[tuple[str, Any]],
+                    series: list[tuple[str | None, Any]], start: datetime | None, end: datetime | None,
+                    bucket: str) -> dict[str, Any]:
+    """The AnalyticsReport from totals (anything with `count`, `errors` and `fields()`): providers
+    and models most requests first, the series as (bucket start, totals) in time order."""
     head = total.fields()
     return {
         "total_requests": head["request_count"],
@@ -82,12 +92,9 @@ def report(logs: Iterable[Resource], start: datetime | None = None, end: datetim
         "bucket": bucket,
         "start_time": iso(start),
         "end_time": iso(end),
-        "by_provider": [{"provider": name, **t.fields()} for name, t in
-                        sorted(providers.items(), key=lambda item: -item[1].count)],
-        "by_model": [{"model": name, **t.fields()} for name, t in
-                     sorted(models.items(), key=lambda item: -item[1].count)],
-        "time_series": [{"bucket": iso(moment), **t.fields(), "error_count": t.errors}
-                        for moment, t in sorted(series.items())],
+        "by_provider": [{"provider": name, **t.fields()} for name, t in providers],
+        "by_model": [{"model": name, **t.fields()} for name, t in models],
+        "time_series": [{"bucket": moment, **t.fields(), "error_count": t.errors} for moment, t in series],
     }
 
 

@@ -38,7 +38,7 @@ from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 from ..clock import UTC, iso, parse_iso
-from .analytics import SignalRule, WindowCounts, in_window, log_cost, report, window_counts
+from .analytics import SignalRule, WindowCounts, in_window, log_cost, report, report_document, window_counts
 
 Resource = dict[str, Any]
 HOUR = timedelta(hours=1)
@@ -321,14 +321,8 @@ class _Buckets:
         """File a log under its (project, hour) and (end user, hour); `append` adds a new hour to
         a list of hours (`bisect.insort` keeps it sorted, `list.append` leaves that for later)."""
         project, hour = log["project_id"], hour_of(log["timestamp"])
-        hours = self.projects.get(project)
-        if hours is None:
-            hours = self.projects[project] = {}
-            self.keys[project] = []
-        bucket = hours.get(hour)
-        if bucket is None:
-            bucket = hours[hour] = _HourBucket()
-            append(self.keys[project], hour)
+        bucket = _slot(self.projects, self.keys, project, hour, _HourBucket, append)
+        if not bucket.logs:  # a new (project, hour)
             others = self.by_hour.get(hour)
             if others is None:
                 others = self.by_hour[hour] = {}
@@ -337,15 +331,8 @@ class _Buckets:
         bucket.logs.append(log)
         facts = _facts(log)
         bucket.take(log, facts, seq)
-        user = log.get("end_user_id")  # None too: an end-user budget without an id counts anonymous logs
-        mine = self.users.get(user)
-        if mine is None:
-            mine = self.users[user] = {}
-            self.user_keys[user] = []
-        spent = mine.get(hour)
-        if spent is None:
-            spent = mine[hour] = [0, 0]
-            append(self.user_keys[user], hour)
+        # None too: an end-user budget without an id counts the anonymous logs
+        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, lambda: [0, 0], append)
         spent[0] += facts[1]
         if facts[2]:
             spent[1] += facts[2]
@@ -528,23 +515,23 @@ class _Buckets:
                         cell.add(log, seq)
         if total.odd:  # float sums that depend on addition order: add them in the original order
             return report(self.logs_in(project, start, end), start, end, bucket)
-        head = total.fields()
         suffix = "T00:00:00.000Z" if bucket == "day" else ":00:00.000Z"
-        return {
-            "total_requests": head["request_count"],
-            "total_tokens": head["total_tokens"],
-            "total_cost_usd": head["total_cost_usd"],
-            "avg_latency_ms": head["avg_latency_ms"],
-            "error_rate": round(total.errors / total.count, 6) if total.count else 0.0,
-            "error_count": total.errors,
-            "bucket": bucket,
-            "start_time": iso(start),
-            "end_time": iso(end),
-            "by_provider": [{"provider": name, **cell.fields()} for name, cell in _ranked(providers)],
-            "by_model": [{"model": name, **cell.fields()} for name, cell in _ranked(models)],
-            "time_series": [{"bucket": label + suffix, **cell.fields(), "error_count": cell.errors}
-                            for label, cell in sorted(series.items())],
-        }
+        return report_document(total, _ranked(providers), _ranked(models),
+                               [(label + suffix, cell) for label, cell in sorted(series.items())], start, end, bucket)
+
+
+def _slot(table: dict[Any, dict[str, Any]], keys: dict[Any, list[str]], owner: Any, hour: str, make: Any,
+          append: Any) -> Any:
+    """table[owner][hour], made by `make()` when new, its hour then filed in keys[owner] by `append`."""
+    hours = table.get(owner)
+    if hours is None:
+        hours = table[owner] = {}
+        keys[owner] = []
+    found = hours.get(hour)
+    if found is None:
+        found = hours[hour] = make()
+        append(keys[owner], hour)
+    return found
 
 
 def _cell(table: dict[str, Cell], key: str) -> Cell:
@@ -709,6 +696,9 @@ class LogTable(dict):
         return dict.__getitem__(self, key)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
+        if self._buckets is None and self._listing is None:  # nothing to keep up to date (yet)
+            dict.update(self, *args, **kwargs)
+            return
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
