@@ -234,6 +234,24 @@ def test_whole_hours_and_days_respect_open_and_closed_bounds():
             1 for log in logs if parse_iso(log["timestamp"]) >= start)
 
 
+def test_copies_carry_the_logs_and_index_them_afresh():
+    import copy
+    import pickle
+
+    rng = random.Random(6)
+    table = LogTable()
+    for n in range(50):
+        log = random_log(rng, n)
+        table[log["id"]] = log
+    table.report(None, None, None, "day")
+    for twin in (copy.deepcopy(table), pickle.loads(pickle.dumps(table)), copy.copy(table)):
+        assert type(twin) is LogTable and twin == table and list(twin) == list(table)
+        log = random_log(rng, 99)
+        twin[log["id"]] = log
+        assert twin.report(None, None, None, "hour") == brute_report(list(twin.values()), None, None, None, "hour")
+        assert log["id"] not in table
+
+
 def test_reads_do_not_scan_the_logs_once_indexed():
     """After the first read builds the indexes, analytics, spend and paging never iterate the dict."""
 

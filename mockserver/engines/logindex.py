@@ -648,11 +648,16 @@ class _Listing:
 class LogTable(dict):
     """`org.logs`: a dict of log id -> log whose indexes follow every change (see the module doc)."""
 
+    _buckets: _Buckets | None = None
+    _listing: _Listing | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self._buckets: _Buckets | None = None
-        self._listing: _Listing | None = None
         self.update(*args, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        """Copies and pickles carry the logs; their indexes are built again on first use."""
+        return type(self), (dict(self),)
 
     # every way a dict can change
 
