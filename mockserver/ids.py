@@ -15,8 +15,17 @@ class IdFactory:
         self._lock = threading.Lock()
 
     def _chars(self, n: int) -> str:
+        """`n` of `random.choice(_ALPHABET)`, inlined: the same draws (6 random bits, again while
+        >= 36, as `Random._randbelow` does), at a third of the cost. A seeded world takes
+        100k ids, so this is a measurable part of booting one."""
+        bits = self._random.getrandbits
+        chars: list[str] = []
         with self._lock:
-            return "".join(self._random.choice(_ALPHABET) for _ in range(n))
+            while len(chars) < n:
+                index = bits(6)
+                if index < 36:
+                    chars.append(_ALPHABET[index])
+        return "".join(chars)
 
     def new(self, prefix: str) -> str:
         """An opaque id such as `proj_4k2x9...`."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from .clock import Clock, SystemClock, iso
+from .engines.logindex import LogTable
 from .errors import not_found
 from .ids import IdFactory, sha256_hex
 
@@ -77,7 +78,7 @@ class OrgState:
     webhook_endpoints: dict[str, Resource] = field(default_factory=dict)
     webhook_deliveries: dict[str, Resource] = field(default_factory=dict)
     simulations: dict[str, Resource] = field(default_factory=dict)
-    logs: dict[str, Resource] = field(default_factory=dict)
+    logs: LogTable = field(default_factory=LogTable)  # a dict that keeps indexes for reads
     audit_logs: dict[str, Resource] = field(default_factory=dict)
     # routing config id -> versions, ascending
     config_versions: dict[str, list[Resource]] = field(default_factory=dict)

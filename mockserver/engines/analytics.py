@@ -71,6 +71,16 @@ def report(logs: Iterable[Resource], start: datetime | None = None, end: datetim
         providers[log.get("provider") or "unknown"].add(log)
         models[log.get("model_used") or "unknown"].add(log)
         series[bucket_start(parse_iso(log["timestamp"]), bucket)].add(log)
+    return report_document(total, sorted(providers.items(), key=lambda item: -item[1].count),
+                           sorted(models.items(), key=lambda item: -item[1].count),
+                           [(iso(moment), t) for moment, t in sorted(series.items())], start, end, bucket)
+
+
+def report_document(total: Any, providers: list[tuple[str, Any]], models: list[tuple[str, Any]],
+                    series: list[tuple[str | None, Any]], start: datetime | None, end: datetime | None,
+                    bucket: str) -> dict[str, Any]:
+    """The AnalyticsReport from totals (anything with `count`, `errors` and `fields()`): providers
+    and models most requests first, the series as (bucket start, totals) in time order."""
     head = total.fields()
     return {
         "total_requests": head["request_count"],
@@ -82,12 +92,9 @@ def report(logs: Iterable[Resource], start: datetime | None = None, end: datetim
         "bucket": bucket,
         "start_time": iso(start),
         "end_time": iso(end),
-        "by_provider": [{"provider": name, **t.fields()} for name, t in
-                        sorted(providers.items(), key=lambda item: -item[1].count)],
-        "by_model": [{"model": name, **t.fields()} for name, t in
-                     sorted(models.items(), key=lambda item: -item[1].count)],
-        "time_series": [{"bucket": iso(moment), **t.fields(), "error_count": t.errors}
-                        for moment, t in sorted(series.items())],
+        "by_provider": [{"provider": name, **t.fields()} for name, t in providers],
+        "by_model": [{"model": name, **t.fields()} for name, t in models],
+        "time_series": [{"bucket": moment, **t.fields(), "error_count": t.errors} for moment, t in series],
     }
 
 
@@ -146,8 +153,12 @@ ANOMALY_RULE = SignalRule(window_seconds=3600, min_requests=10, error_rate=0.25)
 HEALTH_RULE = SignalRule(window_seconds=3600, min_requests=5, error_rate=0.5)
 
 
-def _windows(logs: Iterable[Resource], rule: SignalRule, key: str) -> dict[tuple[str, datetime], list[int]]:
-    counts: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0, 0])
+WindowCounts = dict[tuple[str, datetime], list[int]]  # (project or provider, window start) -> [requests, errors]
+
+
+def window_counts(logs: Iterable[Resource], rule: SignalRule, key: str) -> WindowCounts:
+    """Requests and errors per (`key` value, window); logs without a `key` value are not counted."""
+    counts: WindowCounts = defaultdict(lambda: [0, 0])
     for log in logs:
         group = log.get(key)
         if not group:
@@ -173,9 +184,14 @@ def _signal(group_key: str, group: str, start: datetime, rule: SignalRule, count
 
 def error_rate_anomalies(logs: Iterable[Resource], rule: SignalRule = ANOMALY_RULE) -> list[dict[str, Any]]:
     """One signal per (project, window) whose error rate reached the threshold, oldest first."""
+    return anomalies_in(window_counts(logs, rule, "project_id"), rule)
+
+
+def anomalies_in(counts: WindowCounts, rule: SignalRule) -> list[dict[str, Any]]:
+    """`error_rate_anomalies` from per-(project, window) counts."""
     found = [
         _signal("project_id", project, start, rule, count, errors)
-        for (project, start), (count, errors) in _windows(logs, rule, "project_id").items()
+        for (project, start), (count, errors) in counts.items()
         if rule.exceeded(count, errors)
     ]
     return sorted(found, key=lambda s: (s["window_start"], s["project_id"]))
@@ -188,8 +204,13 @@ def provider_health_transitions(logs: Iterable[Resource], rule: SignalRule = HEA
     health: unhealthy when the error rate reaches the threshold, healthy otherwise; quieter
     windows change nothing. A transition is a window whose health differs from the one before.
     """
+    return transitions_in(window_counts(logs, rule, "provider"), rule)
+
+
+def transitions_in(counts: WindowCounts, rule: SignalRule) -> list[dict[str, Any]]:
+    """`provider_health_transitions` from per-(provider, window) counts."""
     per_provider: dict[str, list[tuple[datetime, int, int]]] = defaultdict(list)
-    for (provider, start), (count, errors) in _windows(logs, rule, "provider").items():
+    for (provider, start), (count, errors) in counts.items():
         if count >= rule.min_requests:
             per_provider[provider].append((start, count, errors))
     found = []
@@ -206,5 +227,10 @@ def provider_health_transitions(logs: Iterable[Resource], rule: SignalRule = HEA
 
 def provider_status(logs: Iterable[Resource], provider: str, rule: SignalRule = HEALTH_RULE) -> str:
     """A provider's health after all the given traffic ("healthy" when nothing says otherwise)."""
-    flips = [t for t in provider_health_transitions(logs, rule) if t["provider"] == provider]
+    return status_in(window_counts(logs, rule, "provider"), provider, rule)
+
+
+def status_in(counts: WindowCounts, provider: str, rule: SignalRule = HEALTH_RULE) -> str:
+    """`provider_status` from per-(provider, window) counts."""
+    flips = [t for t in transitions_in(counts, rule) if t["provider"] == provider]
     return flips[-1]["status"] if flips else "healthy"

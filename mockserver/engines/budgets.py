@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from ..clock import UTC, iso, parse_iso
+from .logindex import LogTable
 
 Resource = dict[str, Any]
 CENT = Decimal("0.01")
@@ -61,8 +62,24 @@ def counts_toward(budget: Resource, log: Resource, now: datetime) -> bool:
     return moment >= period_start
 
 
+def spend_window(budget: Resource, now: datetime) -> tuple[datetime, bool, datetime]:
+    """(since, after, until): the logs that count have since <= timestamp <= until, or
+    since < timestamp when `after` (since is then the reset); `counts_toward` in one piece."""
+    period_start, _ = period_bounds(budget["period"], now)
+    reset = budget.get("_reset_at")
+    if reset and parse_iso(reset) >= period_start:
+        return parse_iso(reset), True, now
+    return period_start, False, now
+
+
 def current_spend(budget: Resource, logs: Iterable[Resource], now: datetime) -> Decimal:
-    """Cost of the logs in scope since the later of the period start and the last reset."""
+    """Cost of the logs in scope since the later of the period start and the last reset.
+
+    `logs` is any iterable of logs (every one is checked by `counts_toward`), or an org's
+    `LogTable`, whose index gives the same sum without reading every log.
+    """
+    if isinstance(logs, LogTable):
+        return logs.cost_since(budget["scope_type"], budget["scope_id"], *spend_window(budget, now))
     total = Decimal(0)
     for log in logs:
         if counts_toward(budget, log, now):

@@ -261,10 +261,11 @@ def evaluate_condition(expr: Comparison | BoolOp, tags: dict[str, str], budget_u
     return expr.op == "!=" if value is None else _COMPARE[expr.op](value, expr.value)
 
 
-def _fields(expr: Comparison | BoolOp) -> list[str]:
+@lru_cache(maxsize=1024)
+def _fields(expr: Comparison | BoolOp) -> tuple[str, ...]:
     if isinstance(expr, Comparison):
-        return [expr.field]
-    return list(dict.fromkeys(name for operand in expr.operands for name in _fields(operand)))
+        return (expr.field,)
+    return tuple(dict.fromkeys(name for operand in expr.operands for name in _fields(operand)))
 
 
 # ── routing ─────────────────────────────────────────────────────────────────
@@ -277,6 +278,7 @@ class _Ctx:
     depth: int
     input_tokens: int
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    checked: bool = False
 
     def cost(self, model: str) -> Decimal:
         return catalogue.cost_usd(model, self.input_tokens, self.output_tokens)
@@ -304,19 +306,23 @@ def route(
     resolve: Resolver = _no_configs,
     config_name: str | None = None,
     depth: int = 0,
+    checked: bool = False,
 ) -> Decision:
     """Validate, then evaluate `policy`/`config` for `request`. Same inputs, same Decision.
 
     `resolve("@slug")` gives (policy, config) of another routing config of the project, or None.
     Raises PolicyConfigError (invalid config) or RoutingError (valid config, no route).
+    `checked=True` skips validation: the caller has validated `config` and every config
+    `resolve` can return (the seeded world routes 100k requests through a handful of configs).
     """
     if depth > MAX_DEPTH:
         where = f"config '@{config_name}'" if config_name else "this config"
         raise RoutingError(f"{where} is more than {MAX_DEPTH} references deep (a reference cycle?)")
-    ensure_valid(policy, config)
+    if not checked:
+        ensure_valid(policy, config)
     given = request.input_tokens
     tokens = max(0, given) if given is not None else estimate_tokens(request.messages)
-    ctx = _Ctx(request, resolve, depth, tokens)
+    ctx = _Ctx(request, resolve, depth, tokens, checked=checked)
     pick = _POLICIES[policy](config, ctx)
     cost = pick.cost if pick.cost is not None else ctx.cost(pick.model)
     return Decision(
@@ -348,6 +354,7 @@ def _step(rule: str, result: str, reason: str) -> dict:
     return {"rule": rule, "result": result, "reason": reason}
 
 
+@lru_cache(maxsize=1024)
 def _about(model: str) -> str:
     known = catalogue.get(model)
     if known is None:
@@ -444,20 +451,28 @@ def _optimize(
             reasons[i] = f"{name}: {why}"
     eligible = [i for i in range(len(candidates)) if i not in reasons]
     pool = eligible or [i for i, name in enumerate(candidates) if catalogue.get(name)] or [0]
-    best = min(pool, key=lambda i: (score(candidates[i]), i))
+    scores: dict[str, Any] = {}  # score is pure; each candidate is scored once
+
+    def scored(name: str) -> Any:
+        found = scores.get(name)
+        if found is None:
+            found = scores[name] = score(name)
+        return found
+
+    best = min(pool, key=lambda i: (scored(candidates[i]), i))
     winner = candidates[best]
     steps = []
     for i, name in enumerate(candidates):
         rule = f"candidates[{i}]"
         if i == best and eligible:
-            steps.append(_step(rule, "selected", f"{goal}: {name} at {show(score(name))}"))
+            steps.append(_step(rule, "selected", f"{goal}: {name} at {show(scored(name))}"))
         elif i == best:
             reason = f"no candidate is eligible, so the best of the rest is used ({reasons[i]})"
             steps.append(_step(rule, "fallback", reason))
         elif i in reasons:
             steps.append(_step(rule, "skipped", reasons[i]))
         else:
-            steps.append(_step(rule, "skipped", f"{name} at {show(score(name))}, not better than {winner}"))
+            steps.append(_step(rule, "skipped", f"{name} at {show(scored(name))}, not better than {winner}"))
     return _Pick(winner, steps)
 
 
@@ -520,7 +535,8 @@ def _follow(slug: str, ctx: _Ctx, steps: list[dict], via: int) -> _Pick:
         raise UnknownConfigError(f"config '{slug}' not found")
     policy, config = target
     try:
-        inner = route(policy, config, ctx.request, ctx.resolve, config_name=slug[1:], depth=ctx.depth + 1)
+        inner = route(policy, config, ctx.request, ctx.resolve, config_name=slug[1:], depth=ctx.depth + 1,
+                      checked=ctx.checked)
     except PolicyConfigError as exc:
         raise RoutingError(f"config '{slug}' is invalid: {exc}") from None
     steps[via]["reason"] += f"; routes via {slug} ({policy})"

@@ -15,7 +15,7 @@ WEBHOOK_EVENT = {"soft_cap_reached": "budget.threshold_reached", "alert_triggere
 
 
 def view(call: Call, budget: Resource) -> Resource:
-    return budget_view(budget, call.org.logs.values(), call.world.now())
+    return budget_view(budget, call.org.logs, call.world.now())
 
 
 def record_event(world: World, org: OrgState, budget: Resource, event_type: str, details: dict[str, Any] | None,
@@ -37,7 +37,7 @@ def evaluate_budget(world: World, org: OrgState, budget: Resource) -> None:
                                               "event_type": kind, "scope_type": budget["scope_type"],
                                               "scope_id": budget["scope_id"], **details}, project_id=project_id)
 
-    evaluate(budget, alerts, org.logs.values(), world.now(), record)
+    evaluate(budget, alerts, org.logs, world.now(), record)
 
 
 def evaluate_all(world: World, org: OrgState) -> None:
@@ -132,7 +132,7 @@ def delete_budget(call: Call) -> Reply:
 def reset_budget(call: Call) -> Reply:
     org, world = call.org, call.world
     budget = org.get("budgets", call.path["id"])
-    previous = current_spend(budget, org.logs.values(), world.now())
+    previous = current_spend(budget, org.logs, world.now())
     budget["_reset_at"] = world.now_iso()
     event = record_event(world, org, budget, "reset", {"previous_spend_usd": money(previous, Decimal("0.000001"))})
     world.audit(org, call.actor, "budget", budget["id"], "reset",

@@ -19,11 +19,10 @@ from ..engines.analytics import (
     HEALTH_RULE,
     MICRO,
     SignalRule,
+    anomalies_in,
     decisions_summary,
-    error_rate_anomalies,
-    provider_health_transitions,
-    provider_status,
-    report,
+    status_in,
+    transitions_in,
 )
 from ..engines.routing import RouteRequest, estimate_tokens, route
 from ..errors import ProxyUnavailable
@@ -101,10 +100,16 @@ def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
     return entry
 
 
-def _signals(logs: Iterable[Resource], anomaly_rule: SignalRule, health_rule: SignalRule):
-    logs = list(logs)
-    anomalies = {(a["project_id"], a["window_start"]): a for a in error_rate_anomalies(logs, anomaly_rule)}
-    flips = {(t["provider"], t["window_start"], t["status"]): t for t in provider_health_transitions(logs, health_rule)}
+def _signals(org: OrgState, projects: set[str], providers: set[str], anomaly_rule: SignalRule,
+             health_rule: SignalRule):
+    """Anomalies of `projects` and health flips of `providers`, over all their traffic.
+
+    Only these can change when a batch of their logs arrives; the counts come from the log index.
+    """
+    project_counts = org.logs.window_counts(anomaly_rule, "project_id", projects)
+    provider_counts = org.logs.window_counts(health_rule, "provider", providers)
+    anomalies = {(a["project_id"], a["window_start"]): a for a in anomalies_in(project_counts, anomaly_rule)}
+    flips = {(t["provider"], t["window_start"], t["status"]): t for t in transitions_in(provider_counts, health_rule)}
     return anomalies, flips
 
 
@@ -121,7 +126,8 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
       between healthy and unhealthy (`health_rule`; see `provider_health_transitions`).
 
     Signals are compared before and after the batch, so re-ingesting nothing new emits nothing.
-    Call it with batches rather than log by log: each call re-reads the affected traffic.
+    Call it with batches rather than log by log: each call recounts the affected windows (from
+    the log index for hourly rules, by reading the affected logs otherwise).
     `emit=False` stores and evaluates budgets silently (e.g. restoring an exported world).
     Raises ValueError for a log of an unknown project or whose trace disagrees with it.
     Takes the world lock; returns the stored logs.
@@ -132,11 +138,10 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
             return []
         projects = {e["project_id"] for e in batch}
         providers = {e.get("provider") for e in batch if e.get("provider")}
-        affected = [e for e in org.logs.values() if e["project_id"] in projects or e.get("provider") in providers]
-        before = _signals(affected, anomaly_rule, health_rule)
+        before = _signals(org, projects, providers, anomaly_rule, health_rule)
         for entry in batch:
             org.logs[entry["id"]] = entry
-        after = _signals(affected + batch, anomaly_rule, health_rule)
+        after = _signals(org, projects, providers, anomaly_rule, health_rule)
         if emit:
             for key, anomaly in after[0].items():
                 if key not in before[0]:
@@ -165,7 +170,8 @@ def credential_reverified(world: World, org: OrgState, credential: Resource) -> 
         "provider": credential["provider"],
         "provider_credential_id": credential["id"],
         "name": credential["name"],
-        "previous_status": provider_status(org.logs.values(), credential["provider"]),
+        "previous_status": status_in(org.logs.window_counts(HEALTH_RULE, "provider", {credential["provider"]}),
+                                     credential["provider"]),
         "status": "healthy",
         "reason": "credential_reverified",
         "verified_at": credential.get("last_verified_at") or world.now_iso(),
@@ -173,7 +179,7 @@ def credential_reverified(world: World, org: OrgState, credential: Resource) -> 
 
 
 def newest_first(org: OrgState) -> list[Resource]:
-    return sorted(org.logs.values(), key=lambda log: (log["timestamp"], log["id"]), reverse=True)
+    return org.logs.newest_first()
 
 
 def log_trace(log: Resource) -> dict[str, Any]:
@@ -218,14 +224,9 @@ def current_config_for(org: OrgState, log: Resource) -> Resource | None:
 @operation("listLogs")
 def list_logs(call: Call) -> Reply:
     q = call.query
-    found = [
-        log for log in newest_first(call.org)
-        if (q.get("projectId") is None or log["project_id"] == q["projectId"])
-        and (q.get("endUserId") is None or log.get("end_user_id") == q["endUserId"])
-        and (q.get("status") is None or log.get("status") == q["status"])
-    ]
-    offset, limit = q.get("offset", 0), q.get("limit", 50)
-    return ok([public(log) for log in found[offset:offset + limit]])
+    page = call.org.logs.newest_first(q.get("projectId"), q.get("endUserId"), q.get("status"),
+                                      q.get("offset", 0), q.get("limit", 50))
+    return ok([public(log) for log in page])
 
 
 @operation("getLog")
@@ -267,8 +268,7 @@ def _window(call: Call, start_key: str, end_key: str):
 def get_analytics(call: Call) -> Reply:
     start, end = _window(call, "startTime", "endTime")
     project_id = call.query.get("projectId")
-    logs = [log for log in call.org.logs.values() if project_id is None or log["project_id"] == project_id]
-    data = report(logs, start, end, call.query.get("bucket", "day"))
+    data = call.org.logs.report(project_id, start, end, call.query.get("bucket", "day"))
     data["project_id"] = project_id
     return ok(data)
 
@@ -277,5 +277,5 @@ def get_analytics(call: Call) -> Reply:
 def get_decisions_summary(call: Call) -> Reply:
     project = call.org.project(call.path["id"])
     start, end = _window(call, "from", "to")
-    logs = [log for log in call.org.logs.values() if log["project_id"] == project["id"]]
+    logs = call.org.logs.between(project["id"], start, end)
     return ok({"project_id": project["id"], **decisions_summary(logs, start, end)})

@@ -77,10 +77,13 @@ def delete_project(call: Call) -> Reply:
         "webhook_endpoints": [k for k, v in org.webhook_endpoints.items() if v["project_id"] == pid],
         "budgets": [k for k, v in org.budgets.items() if v["scope_type"] == "project" and v["scope_id"] == pid],
         "simulations": [k for k, v in org.simulations.items() if v["project_id"] == pid],
-        "logs": [k for k, v in org.logs.items() if v["project_id"] == pid],
+        "logs": [log["id"] for log in org.logs.between(pid, None, None)],
     }
     for collection, ids in removed.items():
         store = getattr(org, collection)
+        if collection == "logs":
+            store.remove_many(ids)
+            continue
         for ident in ids:
             del store[ident]
     for ident in removed["routing_configs"]:

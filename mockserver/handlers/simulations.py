@@ -14,7 +14,7 @@ from .routing import add_version, check_policy
 def new_simulation(org: OrgState, world, body: dict, created_at: str | None = None) -> Resource:
     start, end = as_utc(body["window_start"]), as_utc(body["window_end"])
     project_id = body.get("project_id")
-    selected = select_logs(org.logs.values(), project_id, start, end, body.get("filter"))
+    selected = select_logs(org.logs.between(project_id, start, end), project_id, start, end, body.get("filter"))
     simulation = {
         "id": world.new_id("sim"),
         "name": body["name"],
@@ -142,5 +142,6 @@ def get_results(call: Call) -> Reply:
 def estimate_simulation(call: Call) -> Reply:
     q = call.query
     start, end = as_utc(q["from"]), as_utc(q["to"])
-    count = len(select_logs(call.org.logs.values(), q["projectId"], start, end)) if start <= end else 0
+    count = len(select_logs(call.org.logs.between(q["projectId"], start, end), q["projectId"], start, end)) \
+        if start <= end else 0
     return ok({"request_count": count, "project_id": q["projectId"], "from": iso(start), "to": iso(end)})
