@@ -20,7 +20,7 @@ from .observations import OBSERVED
 from .pacing import MAX_429_RETRIES, Pacer, parse_retry_after
 from .settings import RunSettings
 from .specs import load_spec
-from .target import Guard, Registry, StagingRefusal, api_root, record_exchange
+from .target import Guard, Registry, StagingRefusal, api_path, record_exchange
 
 # Never fuzzed: deleting the organization would end the run (and, on a real backend, the org).
 # `DELETE /orgs/{id}` is still judged by MX-AUTH-REQUIRED (401) with a made-up id, never the real one.
@@ -88,7 +88,7 @@ def schemathesis_config(settings: RunSettings, max_examples: int | None = None) 
 def build_schema(settings: RunSettings, max_examples: int | None = None):
     config = schemathesis_config(settings, max_examples)
     schema = schemathesis.openapi.from_dict(load_spec(settings.strict_spec), config=config)
-    schema.config.update(base_url=api_root(settings.base_url),
+    schema.config.update(base_url=settings.api_url,
                          headers={"Authorization": f"Bearer {settings.token}"})
     excluded = NEVER_FUZZED + (STAGING_NOT_FUZZED if settings.staging else ())
     return schema.exclude(operation_id=list(excluded))
@@ -97,18 +97,21 @@ def build_schema(settings: RunSettings, max_examples: int | None = None):
 class GuardedSession(requests.Session):
     """What schemathesis sends through: pacing, Retry-After, the staging guard, creation tracking."""
 
-    def __init__(self, pacer: Pacer, guard: Guard, registry: Registry, staging: bool):
+    def __init__(self, pacer: Pacer, guard: Guard, registry: Registry, staging: bool, api_url: str = ""):
         super().__init__()
         self.pacer = pacer
         self.guard = guard
         self.registry = registry
         self.staging = staging
+        self.api_path = api_path(api_url)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         method = method.decode() if isinstance(method, bytes) else method
         url = url.decode() if isinstance(url, bytes) else url
         body = kwargs.get("json")
         path = urlsplit(url).path
+        if self.api_path and path.startswith(self.api_path):
+            path = path[len(self.api_path):]
         self.guard.check(method, path, body)  # StagingRefusal propagates: the caller skips the case
         attempts = 0
         while True:

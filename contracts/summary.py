@@ -7,7 +7,6 @@ from typing import Any
 from .observations import Observations
 from .settings import RunSettings
 from .specs import api_label_map, gap_table
-from .target import api_root
 
 MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
@@ -26,7 +25,7 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
 
     lines = ["", "=" * 24 + " Modelux contract verdict " + "=" * 24]
     where = " (embedded mock)" if settings.embedded else ""
-    lines.append(f"Target   {api_root(settings.base_url)}{where}")
+    lines.append(f"Target   {settings.api_url}{where}")
     spec = "pristine upstream spec (--strict-spec)" if settings.strict_spec else "effective spec (upstream + errata)"
     lines.append(f"Judged   against the {spec}; profile {settings.profile}"
                  f"{'; STAGING mode' if settings.staging else ''}"
@@ -101,7 +100,7 @@ def _never_succeeded(settings: RunSettings, observed: Observations, results: dic
 
 def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations) -> dict[str, Any]:
     return {
-        "target": api_root(settings.base_url),
+        "target": settings.api_url,
         "embedded": settings.embedded,
         "spec": "pristine" if settings.strict_spec else "effective",
         "profile": settings.profile,

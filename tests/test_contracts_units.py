@@ -87,9 +87,12 @@ def test_target_honours_retry_after_on_429():
         server.shutdown()
 
 
-def test_api_root_accepts_server_or_api_urls():
+def test_api_root_is_the_url_given_or_the_spec_path_on_a_bare_origin():
     assert api_root("http://h:1") == "http://h:1/api/manage/v1"
+    assert api_root("http://h:1/") == "http://h:1/api/manage/v1"
     assert api_root("http://h:1/api/manage/v1/") == "http://h:1/api/manage/v1"
+    assert api_root("https://gw.example.com/modelux/v1") == "https://gw.example.com/modelux/v1"  # verbatim
+    assert api_root("http://h:1", at_root=True) == "http://h:1"  # the API at the origin's root (Prism)
 
 
 def test_guard_never_deletes_the_org_or_revokes_the_key_in_use():

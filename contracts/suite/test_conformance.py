@@ -14,7 +14,8 @@ from contracts.target import StagingRefusal
 SETTINGS = current()
 checks.STATE.update(strict_profile=SETTINGS.strict, strict_spec=SETTINGS.strict_spec)
 schema = build_schema(SETTINGS)
-SESSION = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), SETTINGS.staging)
+SESSION = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), SETTINGS.staging,
+                         api_url=SETTINGS.api_url)
 
 
 @schema.parametrize()
