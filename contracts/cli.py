@@ -140,15 +140,19 @@ def rules(as_json: bool) -> None:
     """List the domain rules: code, source (spec / docs / ours) and what each checks."""
     import json
 
+    from .oracles import ORACLES
     from .rules import RULES
 
     if as_json:
         click.echo(json.dumps([{"code": r.code, "source": r.source, "title": r.title, "ref": r.ref,
-                                "needs": sorted(r.needs), "staging": r.staging, "function": r.name}
+                                "needs": sorted(r.needs), "staging": r.staging, "function": r.name,
+                                "oracle": ORACLES[r.code].name if r.code in ORACLES else None}
                                for r in RULES.values()], indent=1))
         return
     for r in RULES.values():
         extra = " (strict profile only)" if r.strict_only else ""
+        if r.code in ORACLES:
+            extra += " — generic oracle: judges every exchange of the phases; this rule probes it"
         click.echo(f"{r.code:30} [{r.source}] {r.title}{extra}")
 
 

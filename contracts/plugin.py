@@ -51,6 +51,17 @@ def shared_guard() -> Guard:
     return RUNTIME["guard"]
 
 
+def phase_session():
+    """The requests session of the schemathesis phases (conformance and stateful share it, and so share what the
+    generic oracles remember)."""
+    if "session" not in RUNTIME:
+        from .conformance import GuardedSession, phase_oracles
+
+        settings = current()
+        RUNTIME["session"] = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), settings.staging,
+                                           api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()))
+    return RUNTIME["session"]
+
 
 # ── options ─────────────────────────────────────────────────────────────────
 

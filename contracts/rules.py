@@ -68,6 +68,7 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
+DISCARD_URL = "http://127.0.0.1:9/mx-contracts"  # the discard port: nothing listens, every delivery fails
 SIMULATION_LEFT = "it would leave a simulation behind in a project the run did not create (the API cannot delete " \
                   "simulations)"
 
@@ -175,7 +176,7 @@ class RuleContext:
     def webhook_url(self) -> str:
         if self.receiver is not None:
             return self.receiver.channel("unused").url
-        return "http://127.0.0.1:9/mx-contracts"  # the discard port: nothing listens
+        return DISCARD_URL
 
     def org_id(self) -> str:
         org = self.t.org_id()
@@ -1548,3 +1549,6 @@ def deleted_endpoint_gets_nothing(ctx: RuleContext) -> None:
 def selected(settings: RunSettings) -> list[Rule]:
     """The rules this run judges, in registry order."""
     return [r for r in RULES.values() if settings.wants_rule(r.code)]
+
+
+from . import probes  # noqa: E402,F401  (registers the probe rules of the generic oracles, after these)

@@ -42,6 +42,12 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
     for row in _rows(results, "stateful"):
         lines += ["", f"Stateful (links between operations): {MARK[row['outcome']]}"]
         lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
+    if observed.oracles:
+        from .oracles import ORACLES
+
+        judged = ", ".join(f"{code} {observed.oracles.get(code, 0)}" for code in ORACLES
+                           if settings.strict or not ORACLES[code].strict_only)
+        lines += ["", f"Generic oracles, exchanges of the phases judged: {judged}"]
 
     rule_rows = _rows(results, "rule", "webhook", "model")
     if rule_rows:
@@ -109,6 +115,7 @@ def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], obse
         "results": sorted(results.values(), key=lambda r: (r["kind"], r["key"])),
         "spec_gaps": sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"])),
         "statuses": {k: dict(v) for k, v in observed.statuses.items()},
+        "oracles_judged": dict(observed.oracles),
         "cleanup": {"created": observed.created, "cleaned": observed.cleaned, "left": observed.left},
         "known_gap_table": sorted(f"{op} {status} {gap.erratum}" for (op, status), gap in gap_table().items()),
     }
