@@ -141,7 +141,7 @@ def rules(as_json: bool) -> None:
     import json
 
     from .oracles import ORACLES
-    from .rules import RULES
+    from .ruleset import RULES
 
     if as_json:
         click.echo(json.dumps([{"code": r.code, "source": r.source, "title": r.title, "ref": r.ref,

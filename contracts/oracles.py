@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from .hooks import parse_moment
+from .settings import SOURCES
 from .specs import operation_index
-from .target import DELETIONS
-
-SOURCES = ("spec", "docs", "ours")
+from .target import DELETIONS, Answer
 
 
 # ── one exchange ────────────────────────────────────────────────────────────
 
 
 @dataclass
-class Exchange:
+class Exchange(Answer):
     """One request and its answer, as the oracles see it (path under the API root, no query string)."""
 
     method: str
@@ -55,14 +54,6 @@ class Exchange:
             found = operation_index().find(self.method, self.path)
             if found is not None:
                 self.op_id, self.label, self.params = found
-
-    @property
-    def data(self) -> Any:
-        return self.json.get("data") if isinstance(self.json, dict) else None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
     @property
     def template(self) -> str:

@@ -115,7 +115,7 @@ def _settings_from_options(config: pytest.Config) -> RunSettings:
         raise pytest.UsageError(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
     if staging and opt.mx_phases is None:
         phases = ("examples", "fuzzing")  # no coverage sweep and no stateful walk at 60 requests a minute
-    from .rules import RULES
+    from .ruleset import RULES
 
     missing = [c for c in rules if c not in RULES and c != "MX-VERSION-MODEL"]
     if missing:
@@ -279,7 +279,7 @@ class _SuitePlugin:
             return True
         if name in ("test_rules.py", "test_webhooks.py") and settings.rules_only:
             from .models import MODEL_CODES
-            from .rules import selected
+            from .ruleset import selected
 
             chosen = selected(settings)
             if name == "test_webhooks.py":

@@ -10,6 +10,7 @@ judge is a SKIP, never a PASS.
 from __future__ import annotations
 
 import uuid
+from functools import partialmethod
 from typing import Any
 
 from .oracles import ORACLES, Exchange, OracleRun
@@ -44,17 +45,10 @@ class Probe:
             self.ctx.fail(finding.message)
         return reply
 
-    def get(self, path: str, **kw: Any) -> Reply:
-        return self.send("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> Reply:
-        return self.send("POST", path, **kw)
-
-    def patch(self, path: str, **kw: Any) -> Reply:
-        return self.send("PATCH", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Reply:
-        return self.send("DELETE", path, **kw)
+    get = partialmethod(send, "GET")
+    post = partialmethod(send, "POST")
+    patch = partialmethod(send, "PATCH")
+    delete = partialmethod(send, "DELETE")
 
     def created(self, path: str, body: dict[str, Any], *, key: str = "id") -> dict[str, Any]:
         data = self.ctx.expect_data(self.post(path, json=body), 201, what=f"setup: POST {path}")
@@ -103,6 +97,16 @@ class World:
                     ctx.skip(f"two {kind} created in a row got the same id {pair[0]['id']!r}: the target's answers "
                              "are too uniform to tell one resource from another")
 
+    def update_each(self) -> None:
+        """One PATCH of every resource made (a new name; a budget's amount)."""
+        ctx = self.p.ctx
+        for base, items in (("/projects", self.projects), ("/providers", self.providers),
+                            ("/routing-configs", self.configs), ("/webhooks/endpoints", self.endpoints)):
+            for item in items:
+                self.p.patch(f"{base}/{item['id']}", json={"name": ctx.name("renamed")})
+        for budget in self.budgets:
+            self.p.patch(f"/budgets/{budget['id']}", json={"amount_usd": "12.00"})
+
     def reads(self) -> list[str]:
         """Every by-id read of what was made (and of the target's logs, audit entries and simulations)."""
         ctx = self.p.ctx
@@ -132,22 +136,16 @@ def probe_answers_about_the_id_asked(ctx: RuleContext) -> None:
     world = World(p)
     for path in world.reads():
         p.get(path)
-    for project in world.projects:
-        p.patch(f"/projects/{project['id']}", json={"name": ctx.name("renamed")})
-    for provider in world.providers:
-        p.patch(f"/providers/{provider['id']}", json={"name": ctx.name("renamed")})
+    world.update_each()
     for config in world.configs:
-        p.patch(f"/routing-configs/{config['id']}", json={"name": ctx.name("renamed")})
         p.post(f"/routing-configs/{config['id']}/restore", json={"version": 1})
     for budget in world.budgets:
-        p.patch(f"/budgets/{budget['id']}", json={"name": ctx.name("renamed")})
         p.post(f"/budgets/{budget['id']}/alerts", json={"threshold_pct": 50, "channel": "webhook",
                                                          "destination": ctx.webhook_url()})
         p.get(f"/budgets/{budget['id']}/alerts")
         p.post(f"/budgets/{budget['id']}/reset")
         p.get(f"/budgets/{budget['id']}/events")
     for endpoint in world.endpoints:
-        p.patch(f"/webhooks/endpoints/{endpoint['id']}", json={"name": ctx.name("renamed")})
         p.post(f"/webhooks/endpoints/{endpoint['id']}/test")
         p.get(f"/webhooks/endpoints/{endpoint['id']}/deliveries")
     p.done()
@@ -166,14 +164,7 @@ def probe_immutable_fields(ctx: RuleContext) -> None:
         p.post(f"/routing-configs/{config['id']}/restore", json={"version": 1})
     for path in world.reads():
         p.get(path)
-    for project in world.projects:
-        p.patch(f"/projects/{project['id']}", json={"name": ctx.name("renamed")})
-    for provider in world.providers:
-        p.patch(f"/providers/{provider['id']}", json={"name": ctx.name("renamed")})
-    for budget in world.budgets:
-        p.patch(f"/budgets/{budget['id']}", json={"amount_usd": "12.00"})
-    for endpoint in world.endpoints:
-        p.patch(f"/webhooks/endpoints/{endpoint['id']}", json={"name": ctx.name("renamed")})
+    world.update_each()
     for listing in ("/projects", "/providers", "/routing-configs", "/budgets", "/webhooks/endpoints", "/keys",
                     "/management-keys", "/audit-logs", "/logs"):
         p.get(listing)

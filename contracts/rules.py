@@ -19,11 +19,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NoReturn
 
 from .hooks import parse_moment
-from .settings import RunSettings
+from .settings import SOURCES, RunSettings
 from .specs import operation_index
 from .target import Reply, Target, dumps, is_loopback
 
-SOURCES = ("spec", "docs", "ours")
 
 
 class RuleViolation(AssertionError):
@@ -1961,6 +1960,3 @@ def deleted_endpoint_gets_nothing(ctx: RuleContext) -> None:
 def selected(settings: RunSettings) -> list[Rule]:
     """The rules this run judges, in registry order."""
     return [r for r in RULES.values() if settings.wants_rule(r.code)]
-
-
-from . import probes  # noqa: E402,F401  (registers the probe rules of the generic oracles, after these)

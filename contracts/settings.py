@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 PROFILES = ("default", "strict")
+SOURCES = ("spec", "docs", "ours")  # what a rule or oracle cites: the spec, the product docs, or our own decision
 DEFAULT_MAX_EXAMPLES = 100
 STAGING_MAX_EXAMPLES = 5
 STAGING_RATE_PER_MIN = 60.0

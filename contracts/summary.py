@@ -21,7 +21,7 @@ def failures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations,
                    elapsed: float) -> list[str]:
-    from .rules import RULES
+    from .ruleset import RULES
 
     lines = ["", "=" * 24 + " Modelux contract verdict " + "=" * 24]
     where = " (embedded mock)" if settings.embedded else ""

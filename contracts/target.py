@@ -51,15 +51,11 @@ class TargetUnavailable(RuntimeError):
     """The target could not be reached at all (connection refused, DNS, TLS)."""
 
 
-@dataclass
-class Reply:
-    method: str
-    path: str
-    status: int
-    headers: httpx.Headers
-    text: str
+class Answer:
+    """What every answer the suite reads offers: `data` from the success envelope, and whether it is a 2xx."""
+
     json: Any
-    operation: str | None = None
+    status: int
 
     @property
     def data(self) -> Any:
@@ -68,6 +64,17 @@ class Reply:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+@dataclass
+class Reply(Answer):
+    method: str
+    path: str
+    status: int
+    headers: httpx.Headers
+    text: str
+    json: Any
+    operation: str | None = None
 
     def describe(self, limit: int = 400) -> str:
         body = self.text if len(self.text) <= limit else self.text[:limit] + "…"

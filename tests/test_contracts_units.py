@@ -14,7 +14,8 @@ import pytest
 from contracts.cli import exit_code, pytest_args
 from contracts.pacing import DEFAULT_RETRY_AFTER, Pacer, parse_retry_after
 from contracts.receiver import Receiver
-from contracts.rules import RULES, SOURCES
+from contracts.rules import SOURCES
+from contracts.ruleset import RULES
 from contracts.specs import gap_table, operation_index
 from contracts.observations import Observations
 from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
