@@ -351,8 +351,10 @@ def _cancel_and_promote(ctx: RuleContext, p: Probe) -> None:
     except RuleSkip:  # no project with logs: the rest of the probe still counts
         return
     baseline = ctx.routing_config(project_id, *POLICY_A)
-    running = p.created("/simulations", _simulation_body(ctx, project_id))
-    p.post(f"/simulations/{running['id']}/cancel")
+    for _ in range(3):  # a simulation can finish before its cancel arrives (409): then another one
+        running = p.created("/simulations", _simulation_body(ctx, project_id))
+        if p.post(f"/simulations/{running['id']}/cancel").ok:
+            break
     promoted = p.created("/simulations", _simulation_body(ctx, project_id, baseline_config_id=baseline["id"]))
     if _wait_simulation(ctx, promoted["id"]).get("status") == "completed":
         p.post(f"/simulations/{promoted['id']}/promote")
