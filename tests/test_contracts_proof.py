@@ -39,7 +39,7 @@ from contracts.runner import Outcome, judge_rule
 from contracts.settings import RunSettings
 from contracts.target import Target
 
-pytestmark = pytest.mark.slow  # end to end: real suite runs in subprocesses (about 2 minutes in all)
+pytestmark = pytest.mark.slow  # end to end: mocks on loopback, suite runs in subprocesses (about 3 minutes in all)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variants are independent (each has its own mock): judge a few at once.
