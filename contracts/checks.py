@@ -1,5 +1,8 @@
 """Checks added to schemathesis' own, run on every response of the conformance and stateful phases.
 
+Besides the envelope and secret checks below, one check per generic oracle (`contracts.oracles`) reports what
+the phases' session found on that exchange (`mx_answer_is_about_the_id_asked`, …).
+
 Importing this module registers them with schemathesis (globally, so only the suite's modules
 import it). Each failure message starts with the code of the domain rule it enforces, so a
 conformance failure names the same rule a scenario would.
@@ -15,6 +18,7 @@ import schemathesis
 from schemathesis import CheckContext, Case, Response
 
 from .observations import OBSERVED
+from .oracles import ORACLES
 from .specs import gap_table, operation_index
 
 # Set by the suite before the checks run.
@@ -121,3 +125,20 @@ def mx_timestamps_utc(ctx: CheckContext, response: Response, case: Case) -> bool
             raise AssertionError(f"MX-TIMESTAMPS-Z: {case.operation.label} has {path}.{key} = {value!r}; "
                                  "timestamps are UTC with `Z` (strict profile)")
     return None
+
+
+def _oracle_check(code: str):
+    """The schemathesis check of one generic oracle: the session judged the exchange, this reports it."""
+
+    def check(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+        for finding in getattr(response.request, "mx_findings", None) or ():
+            if finding.code == code:
+                raise AssertionError(str(finding))
+        return None
+
+    check.__name__ = check.__qualname__ = f"mx_{ORACLES[code].name}"
+    check.__doc__ = f"{code}: {ORACLES[code].title}."
+    return schemathesis.check(check)
+
+
+ORACLE_CHECKS = {code: _oracle_check(code) for code in ORACLES}

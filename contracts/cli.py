@@ -20,7 +20,8 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PYTEST_INI = SUITE_DIR / "pytest.ini"
 
 
-def pytest_args(*, base_url: str | None, token: str | None, other_token: str | None = None, junit: str | None, workers: str | None,
+def pytest_args(*, base_url: str | None, token: str | None, other_token: str | None = None, api_at_root: bool = False,
+                junit: str | None, workers: str | None,
                 max_examples: int | None, seed: int | None, webhook_host: str | None, webhook_port: int | None,
                 webhook_wait: float | None, strict_spec: bool, staging: bool, rate: float | None, profile: str,
                 rules: str | None, phases: str | None, report: str | None, verbose: int,
@@ -33,6 +34,8 @@ def pytest_args(*, base_url: str | None, token: str | None, other_token: str | N
         args.append("-v")
     if base_url:
         args += ["--base-url", base_url]
+    if api_at_root:
+        args.append("--api-at-root")
     if token:
         args += ["--token", token]
     if other_token:
@@ -80,8 +83,10 @@ def main() -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--base-url", envvar="MODELUX_BASE_URL", help="Target server, with or without /api/manage/v1. "
-              "Default: the embedded mock, in process.")
+@click.option("--base-url", envvar="MODELUX_BASE_URL", help="The API root: a URL with a path is used as given, a "
+              "bare origin gets the spec's /api/manage/v1. Default: the embedded mock, in process.")
+@click.option("--api-at-root", is_flag=True, help="The API sits at the root of the --base-url origin (nothing is "
+              "appended).")
 @click.option("--token", envvar="MODELUX_TOKEN", help="Management key of the target (env MODELUX_TOKEN).")
 @click.option("--other-token", envvar="MODELUX_OTHER_TOKEN", help="Management key of a second organization on "
               "the same target: enables the organization-isolation rule.")
@@ -108,7 +113,7 @@ def main() -> None:
 @click.option("-v", "--verbose", count=True, default=1, help="More output (-vv).")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and failures.")
 @click.argument("pytest_extra", nargs=-1, type=click.UNPROCESSED)
-def run(base_url, token, other_token, junit, workers, max_examples, seed, webhook_host, webhook_port, webhook_wait, strict_spec,
+def run(base_url, token, api_at_root, other_token, junit, workers, max_examples, seed, webhook_host, webhook_port, webhook_wait, strict_spec,
         staging, rate, profile, rules, phases, report, verbose, quiet, pytest_extra) -> None:
     """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors."""
     import pytest
@@ -119,7 +124,9 @@ def run(base_url, token, other_token, junit, workers, max_examples, seed, webhoo
         raise click.UsageError("--workers takes a number or 'auto'")
     if junit:
         Path(junit).parent.mkdir(parents=True, exist_ok=True)
-    args = pytest_args(base_url=base_url, token=token, other_token=other_token, junit=junit, workers=workers, max_examples=max_examples,
+    if api_at_root and not base_url:
+        raise click.UsageError("--api-at-root needs --base-url")
+    args = pytest_args(base_url=base_url, token=token, other_token=other_token, api_at_root=api_at_root, junit=junit, workers=workers, max_examples=max_examples,
                        seed=seed, webhook_host=webhook_host, webhook_port=webhook_port, webhook_wait=webhook_wait,
                        strict_spec=strict_spec, staging=staging, rate=rate, profile=profile, rules=rules,
                        phases=phases, report=report, verbose=0 if quiet else verbose, extra=pytest_extra)
@@ -133,15 +140,19 @@ def rules(as_json: bool) -> None:
     """List the domain rules: code, source (spec / docs / ours) and what each checks."""
     import json
 
-    from .rules import RULES
+    from .oracles import ORACLES
+    from .ruleset import RULES
 
     if as_json:
         click.echo(json.dumps([{"code": r.code, "source": r.source, "title": r.title, "ref": r.ref,
-                                "needs": sorted(r.needs), "staging": r.staging, "function": r.name}
+                                "needs": sorted(r.needs), "staging": r.staging, "function": r.name,
+                                "oracle": ORACLES[r.code].name if r.code in ORACLES else None}
                                for r in RULES.values()], indent=1))
         return
     for r in RULES.values():
         extra = " (strict profile only)" if r.strict_only else ""
+        if r.code in ORACLES:
+            extra += " — generic oracle: judges every exchange of the phases; this rule probes it"
         click.echo(f"{r.code:30} [{r.source}] {r.title}{extra}")
 
 

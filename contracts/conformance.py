@@ -17,10 +17,11 @@ from schemathesis.config import SchemathesisConfig
 
 from . import hooks  # noqa: F401  (registers the window-order filter)
 from .observations import OBSERVED
+from .oracles import Exchange, OracleRun, Send
 from .pacing import MAX_429_RETRIES, Pacer, parse_retry_after
 from .settings import RunSettings
 from .specs import load_spec
-from .target import Guard, Registry, StagingRefusal, api_root, record_exchange
+from .target import Guard, Registry, StagingRefusal, api_path, record_exchange
 
 # Never fuzzed: deleting the organization would end the run (and, on a real backend, the org).
 # `DELETE /orgs/{id}` is still judged by MX-AUTH-REQUIRED (401) with a made-up id, never the real one.
@@ -88,28 +89,62 @@ def schemathesis_config(settings: RunSettings, max_examples: int | None = None) 
 def build_schema(settings: RunSettings, max_examples: int | None = None):
     config = schemathesis_config(settings, max_examples)
     schema = schemathesis.openapi.from_dict(load_spec(settings.strict_spec), config=config)
-    schema.config.update(base_url=api_root(settings.base_url),
+    schema.config.update(base_url=settings.api_url,
                          headers={"Authorization": f"Bearer {settings.token}"})
     excluded = NEVER_FUZZED + (STAGING_NOT_FUZZED if settings.staging else ())
     return schema.exclude(operation_id=list(excluded))
 
 
-class GuardedSession(requests.Session):
-    """What schemathesis sends through: pacing, Retry-After, the staging guard, creation tracking."""
+def _payload(response: requests.Response) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
 
-    def __init__(self, pacer: Pacer, guard: Guard, registry: Registry, staging: bool):
+
+def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
+    """How the oracles look again at the target during the phases: a paced GET with the run's key (or another)."""
+    session = requests.Session()
+
+    def send(path: str, token: str | None = None, query: Any = None) -> Exchange:
+        pacer.acquire()
+        response = session.get(settings.api_url + path, params=query, timeout=30,
+                               headers={"Authorization": f"Bearer {token or settings.token}"})
+        return Exchange("GET", path, response.status_code, _payload(response), response.text, query=dict(query or {}),
+                        foreign=bool(token) and token != settings.token)
+
+    return send
+
+
+def phase_oracles(settings: RunSettings, pacer: Pacer) -> OracleRun:
+    """The generic oracles over every exchange of the schemathesis phases (one memory per process)."""
+    return OracleRun(oracle_reader(settings, pacer), strict=settings.strict, other_token=settings.other_token,
+                     tally=OBSERVED.oracles)
+
+
+class GuardedSession(requests.Session):
+    """What schemathesis sends through: pacing, Retry-After, the staging guard, creation tracking, and the generic
+    oracles (`contracts.oracles`), whose findings ride on the request for the checks in `contracts.checks`."""
+
+    def __init__(self, pacer: Pacer, guard: Guard, registry: Registry, staging: bool, api_url: str = "",
+                 oracles: OracleRun | None = None):
         super().__init__()
         self.pacer = pacer
         self.guard = guard
         self.registry = registry
         self.staging = staging
+        self.api_path = api_path(api_url)
+        self.oracles = oracles
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         method = method.decode() if isinstance(method, bytes) else method
         url = url.decode() if isinstance(url, bytes) else url
         body = kwargs.get("json")
         path = urlsplit(url).path
+        if self.api_path and path.startswith(self.api_path):
+            path = path[len(self.api_path):]
         self.guard.check(method, path, body)  # StagingRefusal propagates: the caller skips the case
+        before = self.oracles.before(method, path, body) if self.oracles is not None else None
         attempts = 0
         while True:
             self.pacer.acquire()
@@ -119,14 +154,15 @@ class GuardedSession(requests.Session):
                 self.pacer.backoff(parse_retry_after(response.headers.get("Retry-After")))
                 continue
             break
+        payload = _payload(response)
         if response.status_code < 300 or self.staging:
-            try:
-                payload = response.json() if response.content else None
-            except ValueError:
-                payload = None
             # Statuses are counted by the `mx_observe` check; here only creations, deletions and ids.
             record_exchange(self.registry, OBSERVED, method, path, body, response.status_code, payload,
                             track_ids=self.staging, count_status=False)
+        if self.oracles is not None:
+            exchange = Exchange(method, path, response.status_code, payload, response.text, body=body,
+                                query=dict(kwargs.get("params") or {}), before=before)
+            response.request.mx_findings = self.oracles.after(exchange)  # type: ignore[union-attr]
         return response
 
 

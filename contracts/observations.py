@@ -22,6 +22,7 @@ class Observations:
         self.left: list[dict[str, str]] = []
         self.notes: list[str] = []
         self.requests = 0
+        self.oracles: Counter[str] = Counter()  # generic oracle code -> exchanges of the phases it judged
 
     # ── recording ───────────────────────────────────────────────────────
 
@@ -55,6 +56,7 @@ class Observations:
                 "left": list(self.left),
                 "notes": list(self.notes),
                 "requests": self.requests,
+                "oracles": dict(self.oracles),
             }
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -73,6 +75,7 @@ class Observations:
                 if note not in self.notes:
                     self.notes.append(note)
             self.requests += data.get("requests", 0)
+            self.oracles.update(data.get("oracles", {}))
 
 
 # One per process: the suite's client, schemathesis checks and the plugin all write here.

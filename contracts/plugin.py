@@ -24,7 +24,7 @@ from .observations import OBSERVED
 from .pacing import Pacer
 from .settings import (DEFAULT_MAX_EXAMPLES, PHASES, PROFILES, STAGING_MAX_EXAMPLES, STAGING_RATE_PER_MIN,
                        RunSettings)
-from .target import Guard, Registry, Target, TargetUnavailable, api_root, is_loopback
+from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
@@ -51,13 +51,28 @@ def shared_guard() -> Guard:
     return RUNTIME["guard"]
 
 
+def phase_session():
+    """The requests session of the schemathesis phases (conformance and stateful share it, and so share what the
+    generic oracles remember)."""
+    if "session" not in RUNTIME:
+        from .conformance import GuardedSession, phase_oracles
+
+        settings = current()
+        RUNTIME["session"] = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), settings.staging,
+                                           api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()))
+    return RUNTIME["session"]
+
+
 # ── options ─────────────────────────────────────────────────────────────────
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("modelux-contracts", "Modelux Management API contract suite")
     group.addoption("--base-url", dest="mx_base_url", default=os.environ.get("MODELUX_BASE_URL"),
-                    help="Target server (with or without /api/manage/v1). Default: the embedded mock, in process.")
+                    help="The API root (a URL with a path is used as given) or a bare origin, which gets the spec's "
+                         "/api/manage/v1. Default: the embedded mock, in process.")
+    group.addoption("--api-at-root", dest="mx_api_at_root", action="store_true",
+                    help="The API sits at the root of the --base-url origin: no /api/manage/v1 is appended.")
     group.addoption("--token", dest="mx_token", default=os.environ.get("MODELUX_TOKEN"),
                     help="Management key for the target (env MODELUX_TOKEN).")
     group.addoption("--other-token", dest="mx_other_token", default=os.environ.get("MODELUX_OTHER_TOKEN"),
@@ -100,7 +115,7 @@ def _settings_from_options(config: pytest.Config) -> RunSettings:
         raise pytest.UsageError(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
     if staging and opt.mx_phases is None:
         phases = ("examples", "fuzzing")  # no coverage sweep and no stateful walk at 60 requests a minute
-    from .rules import RULES
+    from .ruleset import RULES
 
     missing = [c for c in rules if c not in RULES and c != "MX-VERSION-MODEL"]
     if missing:
@@ -111,6 +126,7 @@ def _settings_from_options(config: pytest.Config) -> RunSettings:
     workers = _worker_count(config)
     return RunSettings(
         base_url=opt.mx_base_url or "", token=opt.mx_token or "", other_token=opt.mx_other_token,
+        api_at_root=bool(opt.mx_api_at_root),
         strict_spec=bool(opt.mx_strict_spec),
         staging=staging, rate_per_min=rate, profile=opt.mx_profile, max_examples=max_examples, seed=seed,
         phases=phases, rules=rules, webhook_host=opt.mx_webhook_host, webhook_port=opt.mx_webhook_port,
@@ -221,11 +237,12 @@ class _SuitePlugin:
         if _is_worker(self.config):
             return
         settings = current()
-        target = Target(settings.base_url, settings.token, pacer=shared_pacer(), staging=settings.staging)
+        target = Target(settings.base_url, settings.token, api_at_root=settings.api_at_root, pacer=shared_pacer(),
+                        staging=settings.staging)
         try:
             reply = target.get("/projects", guard=False)
         except TargetUnavailable as exc:
-            pytest.exit(f"modelux-contracts: cannot reach the target at {api_root(settings.base_url)}: {exc}",
+            pytest.exit(f"modelux-contracts: cannot reach the target at {settings.api_url}: {exc}",
                         returncode=2)
         finally:
             target.close()
@@ -262,7 +279,7 @@ class _SuitePlugin:
             return True
         if name in ("test_rules.py", "test_webhooks.py") and settings.rules_only:
             from .models import MODEL_CODES
-            from .rules import selected
+            from .ruleset import selected
 
             chosen = selected(settings)
             if name == "test_webhooks.py":
@@ -405,7 +422,8 @@ def mx_settings() -> RunSettings:
 @pytest.fixture(scope="session")
 def mx_target(mx_settings: RunSettings):
     """The suite's client of the target; at the end, cleans up what the run created (staging: everything)."""
-    target = Target(mx_settings.base_url, mx_settings.token, staging=mx_settings.staging, pacer=shared_pacer(),
+    target = Target(mx_settings.base_url, mx_settings.token, api_at_root=mx_settings.api_at_root,
+                    staging=mx_settings.staging, pacer=shared_pacer(),
                     registry=shared_registry(), guard=shared_guard())
     target.discover_identity()
     yield target

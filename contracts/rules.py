@@ -19,11 +19,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NoReturn
 
 from .hooks import parse_moment
-from .settings import RunSettings
+from .settings import SOURCES, RunSettings
 from .specs import operation_index
 from .target import Reply, Target, dumps, is_loopback
 
-SOURCES = ("spec", "docs", "ours")
 
 
 class RuleViolation(AssertionError):
@@ -68,6 +67,7 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
+DISCARD_URL = "http://127.0.0.1:9/mx-contracts"  # the discard port: nothing listens, every delivery fails
 SIMULATION_LEFT = "it would leave a simulation behind in a project the run did not create (the API cannot delete " \
                   "simulations)"
 
@@ -175,7 +175,7 @@ class RuleContext:
     def webhook_url(self) -> str:
         if self.receiver is not None:
             return self.receiver.channel("unused").url
-        return "http://127.0.0.1:9/mx-contracts"  # the discard port: nothing listens
+        return DISCARD_URL
 
     def org_id(self) -> str:
         org = self.t.org_id()
@@ -340,15 +340,16 @@ def api_key_plaintext_once(ctx: RuleContext) -> None:
                          ctx.t.get("/audit-logs", params={"resourceId": data["id"], "limit": 200})])
 
 
-@rule("MX-APIKEY-REVOKE", source="spec", title="Revoking a proxy key marks it revoked",
+@rule("MX-APIKEY-REVOKE", source="spec", title="Revoking a proxy key marks that key revoked, and only that one",
       ref="Once-only secrets / keys: `DELETE /keys/{id}` revokes the key (spec: \"Revoke an API key\"); it is then "
           "listed with `revoked_at` set.")
 def api_key_revocation_recorded(ctx: RuleContext) -> None:
     """Spec, revokeApiKey: "Revoke an API key"; the ApiKey schema carries `revoked_at`. A revoked key must not be
-    listed as live."""
+    listed as live; its sibling in the same project, not revoked, must still be."""
     project = ctx.project()
-    data = ctx.expect_data(ctx.t.post("/keys", json={"projectId": project["id"], "name": ctx.name("key")}), 201,
-                           what="POST /keys")
+    data, sibling = (ctx.expect_data(ctx.t.post("/keys", json={"projectId": project["id"], "name": ctx.name("key")}),
+                                     201, what="POST /keys") for _ in range(2))
+    ctx.check(data["id"] != sibling["id"], f"two keys created in a row share the id {data['id']!r}")
     answer = ctx.expect_data(ctx.t.delete(f"/keys/{data['id']}"), 200, what="DELETE /keys/{id}")
     ctx.check(isinstance(answer, dict) and answer.get("id") == data["id"] and answer.get("deleted") is True,
               f"revocation answered {dumps(answer)}; expected {{id: {data['id']}, deleted: true}}")
@@ -356,6 +357,9 @@ def api_key_revocation_recorded(ctx: RuleContext) -> None:
     mine = [k for k in items if isinstance(k, dict) and k.get("id") == data["id"]]
     ctx.check(not mine or mine[0].get("revoked_at"),
               f"the revoked key is still listed as live (revoked_at = {mine[0].get('revoked_at')!r})" if mine else "")
+    other = [k for k in items if isinstance(k, dict) and k.get("id") == sibling["id"]]
+    ctx.check(other and not other[0].get("revoked_at"),
+              f"revoking {data['id']} also revoked (or unlisted) its sibling {sibling['id']}: {dumps(other)}")
 
 
 @rule("MX-SECRET-MGMTKEY-ONCE", source="spec", title="A management key's plaintext is returned once",
@@ -586,14 +590,173 @@ def invalid_policy_config_rejected(ctx: RuleContext) -> None:
           "(`policy`, `selected_model`, `selected_provider`, `steps`). Policies (docs): `single {model}`.")
 def dry_run_single_selects_model(ctx: RuleContext) -> None:
     """DOMAIN.md, Dry-run: the decision comes "with a trace (`policy`, `selected_model`, `selected_provider`,
-    `steps[{rule, result, reason}]`)"; Policies (docs): "`single {model, provider_credential_id?}`"."""
+    `steps[{rule, result, reason}]`)"; Policies (docs): "`single {model, provider_credential_id?}`". Two models
+    are asked for in turn, so a target answering one fixed model fails."""
     project = ctx.project()
-    body = {"project_id": project["id"], "policy": "single", "config": {"model": "gpt-4o"},
-            "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]}}
-    data = ctx.expect_data(ctx.t.post("/routing-configs/dry-run", json=body), 200, what="dry-run of single gpt-4o")
-    ctx.check(isinstance(data, dict), f"dry-run answered {dumps(data)}")
-    selected = _selected_model(data)
-    ctx.check(selected == "gpt-4o", f"dry-run of `single {{model: gpt-4o}}` selected {selected!r}")
+    for model in ("gpt-4o", MODEL_B):
+        body = {"project_id": project["id"], "policy": "single", "config": {"model": model},
+                "request": {"model": model, "messages": [{"role": "user", "content": "hello"}]}}
+        data = ctx.expect_data(ctx.t.post("/routing-configs/dry-run", json=body), 200,
+                               what=f"dry-run of single {model}")
+        ctx.check(isinstance(data, dict), f"dry-run answered {dumps(data)}")
+        selected = _selected_model(data)
+        ctx.check(selected == model, f"dry-run of `single {{model: {model}}}` selected {selected!r}")
+
+
+# Models of the policy cases: well-known, with public list prices far apart (gpt-4o costs 16x gpt-4o-mini).
+MODEL_A, MODEL_B, MODEL_C = "gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.0-flash"
+
+
+@dataclass(frozen=True)
+class PolicyCase:
+    """A request routed by a policy, and every model that is a right answer. `@a` and `@b` name two configs of the
+    project, `single {MODEL_A}` and `single {MODEL_B}`."""
+
+    what: str
+    policy: str
+    config: dict[str, Any]
+    right: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+    trace_id: str | None = None
+    our_syntax: bool = False  # the condition language is this project's: a target may reject it (inconclusive)
+
+
+def _refs(ctx: RuleContext, project_id: str) -> dict[str, str]:
+    """Two configs of the project to route to: `@a` → single MODEL_A, `@b` → single MODEL_B."""
+    return {"@a": "@" + ctx.routing_config(project_id, "single", {"model": MODEL_A}, name=ctx.name("a"))["name"],
+            "@b": "@" + ctx.routing_config(project_id, "single", {"model": MODEL_B}, name=ctx.name("b"))["name"]}
+
+
+def _with_refs(node: Any, refs: dict[str, str]) -> Any:
+    if isinstance(node, str):
+        for placeholder, slug in refs.items():
+            node = node.replace(placeholder, slug)
+        return node
+    if isinstance(node, dict):
+        return {k: _with_refs(v, refs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with_refs(v, refs) for v in node]
+    return node
+
+
+def _judge_dry_runs(ctx: RuleContext, cases: list[PolicyCase]) -> None:
+    """Dry-run each case in a new project and check the selected model. A case in our condition language that the
+    target rejects with 400 is inconclusive; a rule none of whose cases could be judged is a SKIP."""
+    project = ctx.project()
+    refs = _refs(ctx, project["id"])
+    judged = 0
+    for case in cases:
+        body = {"project_id": project["id"], "policy": case.policy, "config": _with_refs(case.config, refs),
+                "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "route me"}]}}
+        if case.tags:
+            body["tags"] = case.tags
+        if case.trace_id:
+            body["trace_id"] = case.trace_id
+        reply = ctx.t.post("/routing-configs/dry-run", json=body)
+        if reply.status == 400 and case.our_syntax:
+            continue
+        data = ctx.expect_data(reply, 200, what=f"dry-run of {case.what} ({case.policy} {dumps(body['config'])})")
+        selected = _selected_model(data)
+        ctx.check(selected in case.right, f"dry-run of {case.what}: {case.policy} {dumps(body['config'])}"
+                                          f"{f' with tags {case.tags}' if case.tags else ''} selected {selected!r}; "
+                                          f"right: {' or '.join(case.right)}")
+        judged += 1
+    if not judged:
+        ctx.skip("the target rejected every case")
+
+
+POLICY_CASES = [
+    PolicyCase("fallback, nothing failing: the first attempt", "fallback",
+               {"attempts": [{"model": MODEL_A, "timeout_ms": 5000}, {"model": MODEL_B, "timeout_ms": 5000}]},
+               (MODEL_A,)),
+    PolicyCase("fallback, attempts swapped", "fallback",
+               {"attempts": [{"model": MODEL_B, "timeout_ms": 5000}, {"model": MODEL_A, "timeout_ms": 5000}]},
+               (MODEL_B,)),
+    PolicyCase("cost_optimized over one allowed model", "cost_optimized",
+               {"quality_tier": "low", "allowed_models": [MODEL_C]}, (MODEL_C,)),
+    PolicyCase("cost_optimized over another allowed model", "cost_optimized",
+               {"quality_tier": "low", "allowed_models": ["gpt-4o"]}, ("gpt-4o",)),
+    PolicyCase("cost_optimized: gpt-4o-mini costs a sixteenth of gpt-4o", "cost_optimized",
+               {"quality_tier": "low", "allowed_models": ["gpt-4o", MODEL_A]}, (MODEL_A,)),
+    PolicyCase("latency_optimized over one allowed model", "latency_optimized", {"allowed_models": [MODEL_B]},
+               (MODEL_B,)),
+    PolicyCase("latency_optimized over another allowed model", "latency_optimized", {"allowed_models": [MODEL_C]},
+               (MODEL_C,)),
+    PolicyCase("round_robin over one model", "round_robin", {"models": [MODEL_C]}, (MODEL_C,)),
+    PolicyCase("round_robin over two models", "round_robin", {"models": [MODEL_A, MODEL_B]}, (MODEL_A, MODEL_B)),
+    PolicyCase("ensemble of one member", "ensemble", {"members": [{"model": MODEL_B, "weight": 1}]}, (MODEL_B,)),
+    PolicyCase("ensemble of two members: one of them", "ensemble",
+               {"aggregation": "majority_vote", "members": [{"model": MODEL_A, "weight": 1},
+                                                            {"model": MODEL_C, "weight": 1}], "timeout_ms": 5000},
+               (MODEL_A, MODEL_C)),
+    PolicyCase("ab_test with one variant", "ab_test", {"variants": [{"weight": 100, "config": "@a"}]}, (MODEL_A,)),
+    PolicyCase("ab_test with the other variant", "ab_test", {"variants": [{"weight": 100, "config": "@b"}]},
+               (MODEL_B,)),
+    PolicyCase("ab_test with two variants: one of them", "ab_test",
+               {"variants": [{"weight": 50, "config": "@a"}, {"weight": 50, "config": "@b"}]}, (MODEL_A, MODEL_B)),
+    PolicyCase("custom_rules, the rule matches", "custom_rules",
+               {"rules": [{"if": "tags.tier == 'pro'", "then": "@a"}, {"else": "@b"}]}, (MODEL_A,),
+               tags={"tier": "pro"}, our_syntax=True),
+    PolicyCase("custom_rules, no rule matches: else", "custom_rules",
+               {"rules": [{"if": "tags.tier == 'pro'", "then": "@a"}, {"else": "@b"}]}, (MODEL_B,),
+               tags={"tier": "free"}, our_syntax=True),
+]
+
+
+@rule("MX-DRYRUN-POLICIES", source="docs", title="A dry-run of every documented policy selects a model the policy allows",
+      ref="Policies (docs): `fallback {attempts}`, `cost_optimized {quality_tier, allowed_models}`, "
+          "`latency_optimized`, `ensemble {members}`, `ab_test {variants: [{weight, config: \"@slug\"}]}`, "
+          "`custom_rules {rules: [{if, then}, {else}]}` over `tags.<k>`; the spec names `round_robin`.")
+def dry_run_every_policy(ctx: RuleContext) -> None:
+    """DOMAIN.md, Policies (docs) and Dry-run: each policy is dry-run in cases whose right answer follows from what
+    the policy is: with nothing failing a fallback uses its first attempt; a cost- or latency-optimised choice is
+    one of its allowed models (the cheaper of gpt-4o and gpt-4o-mini, at public list prices); a round robin, an
+    ensemble or an A/B test picks one of its models, members or variants' configs; custom rules route a tagged
+    request by the rule that matches, else by `else`. Each family has a second case whose answer differs, so a
+    target that ignores the config fails. (The condition syntax `tags.k == 'v'` is this project's: a target
+    rejecting it leaves those cases undecided.)"""
+    _judge_dry_runs(ctx, POLICY_CASES)
+
+
+OUR_POLICY_CASES = [
+    PolicyCase("ensemble: the heaviest member is reported", "ensemble",
+               {"members": [{"model": MODEL_A, "weight": 1}, {"model": MODEL_B, "weight": 3}]}, (MODEL_B,)),
+    PolicyCase("ensemble: weights swapped", "ensemble",
+               {"members": [{"model": MODEL_A, "weight": 3}, {"model": MODEL_B, "weight": 1}]}, (MODEL_A,)),
+    PolicyCase("cascade: the first step answers first", "cascade", {"steps": [{"model": MODEL_C}, {"model": "gpt-4o"}]},
+               (MODEL_C,)),
+    PolicyCase("cascade: steps swapped", "cascade", {"steps": [{"model": "gpt-4o"}, {"model": MODEL_C}]}, ("gpt-4o",)),
+    PolicyCase("cost_optimized at quality high skips a medium model", "cost_optimized",
+               {"quality_tier": "high", "allowed_models": [MODEL_A, "gpt-4o"]}, ("gpt-4o",)),
+    PolicyCase("latency_optimized: gemini-2.0-flash answers faster than gpt-4o", "latency_optimized",
+               {"allowed_models": ["gpt-4o", MODEL_C]}, (MODEL_C,)),
+    PolicyCase("custom_rules over an unknown budget: else", "custom_rules",
+               {"rules": [{"if": "budget.used_pct > 50", "then": "@a"}, {"else": "@b"}]}, (MODEL_B,)),
+    PolicyCase("custom_rules, the first matching rule wins", "custom_rules",
+               {"rules": [{"if": "tags.tier == 'pro'", "then": "@b"}, {"if": "tags.tier != 'free'", "then": "@a"},
+                          {"else": "@a"}]}, (MODEL_B,), tags={"tier": "pro"}),
+]
+
+
+@rule("MX-DRYRUN-POLICIES-OURS", source="ours", title="Dry-runs follow this project's routing decisions, same input same "
+      "decision", ref="Dry-run: a deterministic routing engine; same input + same config → same decision (ours). "
+                      "spec/DECISIONS.md and the mock's catalogue: heaviest ensemble member, cascade's first step, "
+                      "quality tiers and typical latencies.")
+def dry_run_our_routing_decisions(ctx: RuleContext) -> None:
+    """DOMAIN.md, Dry-run (ours): "a deterministic routing engine … Same input + same config → same decision." The
+    mock's engine reports the heaviest ensemble member, answers a cascade with its first step, ranks models by its
+    catalogue's quality tiers and typical latencies, and reads an unknown budget as "no match"; an A/B test and a
+    round robin give the same answer to the same trace id."""
+    _judge_dry_runs(ctx, OUR_POLICY_CASES)
+    project = ctx.project()
+    refs = _refs(ctx, project["id"])
+    for policy, config in (("ab_test", {"variants": [{"weight": 50, "config": "@a"}, {"weight": 50, "config": "@b"}]}),
+                           ("round_robin", {"models": [MODEL_A, MODEL_B, MODEL_C]})):
+        body = {"project_id": project["id"], "policy": policy, "config": _with_refs(config, refs),
+                "trace_id": f"tr_{uuid.uuid4().hex[:8]}", "request": {"messages": [{"role": "user", "content": "x"}]}}
+        picks = {_selected_model(ctx.expect_data(ctx.t.post("/routing-configs/dry-run", json=body), 200,
+                                                 what=f"dry-run of {policy}")) for _ in range(3)}
+        ctx.check(len(picks) == 1, f"the same {policy} dry-run (same trace id) selected {sorted(map(str, picks))}")
 
 
 # ── deletion and unknown ids ────────────────────────────────────────────────
@@ -771,11 +934,24 @@ def _timestamps(node: Any):
 # ── logs, filters, paging ───────────────────────────────────────────────────
 
 
+LOG_FIELDS = {"projectId": "project_id", "status": "status", "endUserId": "end_user_id"}
+NO_SUCH = "mx-no-such-value"  # a filter value no resource has
+
+
+def _matches(log: dict[str, Any], params: dict[str, Any]) -> bool:
+    return all(log.get(LOG_FIELDS[k]) == v for k, v in params.items())
+
+
 @rule("MX-LOGS-FILTERS", source="spec", title="Log filters really filter and combine",
       ref="Logs: filters combine (projectId, endUserId, status).", needs=("logs",))
 def log_filters_filter(ctx: RuleContext) -> None:
     """DOMAIN.md, Logs, analytics: "Logs newest first; filters combine". Spec, listLogs: `projectId`, `endUserId`,
-    `status` are "Filter by …" parameters."""
+    `status` are "Filter by …" parameters.
+
+    Every filter (alone and combined) must return only matching logs, and some when the sample has matching ones.
+    Negative probes: a project or end user no log has, and the status no log of the sample has (or, with both
+    statuses present, the two statuses) must come back empty or disjoint — a target ignoring the parameter fails.
+    If no filter tried excludes any log of the sample, the data is too uniform to tell: SKIP, never PASS."""
     sample = ctx.logs_or_skip()
     project = sample[0]["project_id"]
     status = next((log.get("status") for log in sample if log.get("status") == "error"), sample[0].get("status"))
@@ -784,45 +960,103 @@ def log_filters_filter(ctx: RuleContext) -> None:
                                                                                    "status": status}]
     if user:
         filters += [{"endUserId": user}, {"endUserId": user, "status": status}]
-    fields = {"projectId": "project_id", "status": "status", "endUserId": "end_user_id"}
+    excluded_any = False
     for params in filters:
         found = ctx.logs(**params)
-        wrong = [log for log in found if any(log.get(fields[k]) != v for k, v in params.items())]
+        wrong = [log for log in found if not _matches(log, params)]
         if wrong:
             ctx.fail(f"GET /logs?{params} returned {len(wrong)} non-matching logs, e.g. {dumps(wrong[0])}")
-        expected_any = any(all(log.get(fields[k]) == v for k, v in params.items()) for log in sample)
-        ctx.check(found or not expected_any, f"GET /logs?{params} returned nothing though matching logs exist")
+        ctx.check(found or not any(_matches(log, params) for log in sample),
+                  f"GET /logs?{params} returned nothing though matching logs exist")
+        excluded_any = excluded_any or any(not _matches(log, params) for log in sample)
+    for params in ({"projectId": f"proj_{NO_SUCH}"}, {"endUserId": NO_SUCH},
+                   {"projectId": project, "endUserId": NO_SUCH}):
+        found = ctx.logs(**params)
+        if found:
+            ctx.fail(f"GET /logs?{params} names something no log has, yet returned {len(found)} logs, e.g. "
+                     f"{dumps(found[0])}")
+    by_status = {value: {log["id"] for log in ctx.logs(status=value)} for value in ("success", "error")}
+    ctx.check(not by_status["success"] & by_status["error"],
+              f"GET /logs?status=success and ?status=error share {sorted(by_status['success'] & by_status['error'])[:3]}")
+    for value, ids in by_status.items():
+        if not any(log.get("status") == value for log in sample):
+            ctx.check(not ids or len(sample) >= 200, f"no log of the sample has status {value}, yet GET "
+                                                     f"/logs?status={value} returned {len(ids)}")
+    if not excluded_any:
+        ctx.skip("every log of the sample matches every filter tried: the data is too uniform to tell a filter "
+                 "from none")
+
+
+def _all_logs(ctx: RuleContext, cap: int = 2000, **params: Any) -> list[dict[str, Any]] | None:
+    """Every log (with the filters), page by page; None when there are more than `cap`."""
+    found: list[dict[str, Any]] = []
+    while len(found) <= cap:
+        page = ctx.logs(limit=200, offset=len(found), **params)
+        found += page
+        if len(page) < 200:
+            return found
+    return None
+
+
+def _pages(ctx: RuleContext, fetch: Callable[[int, int], list[dict[str, Any]]], size: int, upto: int) -> list[str]:
+    """Ids of consecutive pages of `size` from offset 0 until `upto` items or a short page."""
+    ids: list[str] = []
+    while len(ids) < upto:
+        page = fetch(size, len(ids))
+        ctx.check(len(page) <= size, f"limit={size} returned {len(page)} items")
+        ids += [item.get("id") for item in page]
+        if len(page) < size:
+            break
+    return ids
 
 
 @rule("MX-LOGS-PAGING", source="spec", title="`limit` and `offset` page the logs consistently",
       ref="Logs: `limit` (default 50, docs: max 200) and `offset` page.", needs=("logs",))
 def log_paging_consistent(ctx: RuleContext) -> None:
-    """DOMAIN.md, Logs: "`limit` (default 50, docs: max 200) and `offset` page." Spec: `limit` default 50."""
-    for attempt in range(3):
-        whole = ctx.logs(limit=10)
-        first, second = ctx.logs(limit=5, offset=0), ctx.logs(limit=5, offset=5)
-        again = ctx.logs(limit=10)
-        if [x["id"] for x in whole] != [x["id"] for x in again]:
-            continue  # the logs changed under us; look again
-        ctx.check(len(first) <= 5 and len(second) <= 5, f"limit=5 returned {len(first)} and {len(second)} logs")
-        ids = [x["id"] for x in first + second]
-        ctx.check(ids == [x["id"] for x in whole],
-                  f"pages offset 0 and 5 (limit 5) are not the first 10 logs: {ids} vs {[x['id'] for x in whole]}")
-        break
+    """DOMAIN.md, Logs: "`limit` (default 50, docs: max 200) and `offset` page." Spec: `limit` "Number of results
+    to return" (default 50), `offset` "Number of results to skip".
+
+    Consecutive pages of 1, 3 and 7 concatenate to the first 21 logs, with no item skipped or repeated at a
+    boundary; an offset past the end is empty; no `limit` gives 50."""
+    for _ in range(3):
+        whole = [log["id"] for log in ctx.logs(limit=21)]
+        paged = {size: _pages(ctx, lambda limit, offset: ctx.logs(limit=limit, offset=offset), size, len(whole))
+                 for size in (1, 3, 7)}
+        if [log["id"] for log in ctx.logs(limit=21)] == whole:
+            break  # else the logs changed under us; look again
     else:
         ctx.skip("the logs kept changing while paging (another client is writing)")
+    everything = _all_logs(ctx)
+    past = len(everything) if everything is not None else 10**6
+    beyond = ctx.logs(limit=5, offset=past)
+    ctx.check(not beyond, f"GET /logs?offset={past} (past the end) returned {len(beyond)} logs")
+    if len(whole) < 2:
+        ctx.skip(f"the target has {len(whole)} log(s): too few to tell paging from none")
+    for size, ids in paged.items():
+        ctx.check(ids[:len(whole)] == whole, f"pages of {size} do not concatenate to the first {len(whole)} logs: "
+                                             f"{_first_difference(ids, whole)}")
     many = ctx.logs(limit=200)
     default = ctx.expect_data(ctx.t.get("/logs"), 200, what="GET /logs")
     ctx.check(len(default) == min(50, len(many)), f"GET /logs without limit returned {len(default)} logs; the "
                                                   f"documented default is 50 ({len(many)} available)")
 
 
+def _first_difference(got: list[Any], want: list[Any]) -> str:
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return f"item {i} is {a!r}, expected {b!r} ({len(got)} paged, {len(want)} whole)"
+    return f"{len(got)} items paged, {len(want)} expected"
+
+
 @rule("MX-LOGS-ORDER", source="ours", title="Logs are listed newest first", ref="Logs: Logs newest first.",
       needs=("logs",))
 def logs_newest_first(ctx: RuleContext) -> None:
-    """DOMAIN.md, Logs: "Logs newest first". (Ours: the spec does not say.)"""
+    """DOMAIN.md, Logs: "Logs newest first". (Ours: the spec does not say.) Logs that all carry one timestamp are
+    in every order at once: SKIP."""
     logs = ctx.logs_or_skip()
     stamps = [log.get("timestamp") or "" for log in logs]
+    if len(set(stamps)) < 2:
+        ctx.skip("the logs carry fewer than two distinct timestamps: any order is newest first")
     ctx.check(stamps == sorted(stamps, reverse=True), "GET /logs is not ordered newest first")
 
 
@@ -994,6 +1228,43 @@ def audit_filters_combine(ctx: RuleContext) -> None:
         ctx.check(found, f"GET /audit-logs?{params} returned nothing though {project['id']} has such entries")
     none, total = _audit(ctx, resourceId=project["id"], action="deleted")
     ctx.check(not none and total in (0, None), f"?resourceId=<live project>&action=deleted returned {len(none)} entries")
+    for params in ({"resourceId": f"proj_{NO_SUCH}"}, {"actorId": NO_SUCH}, {"resourceType": NO_SUCH},
+                   {"action": NO_SUCH}):
+        none, total = _audit(ctx, **params)
+        ctx.check(not none and total in (0, None), f"GET /audit-logs?{params} names something no entry has, yet "
+                                                   f"returned {len(none)} entries (total {total!r})")
+
+
+@rule("MX-AUDIT-PAGING", source="spec", title="`limit` and `offset` page the audit log; `total` stays the match count",
+      ref="Audit log: `GET /audit-logs` filters combine; `total` counts all matches, not just the page. (Spec: "
+          "`limit` \"Number of results to return\", `offset` \"Number of results to skip\".)")
+def audit_paging_consistent(ctx: RuleContext) -> None:
+    """DOMAIN.md, Audit log: "`total` counts all matches, not just the page." Spec: `limit`, `offset` page the
+    entries. A project with eight entries is paged by 3: the pages concatenate to the whole with nothing skipped or
+    repeated at a boundary, each page says `total` 8, and an offset past the end is empty with `total` still 8."""
+    project = ctx.project()
+    for _ in range(7):
+        ctx.expect(ctx.t.patch(f"/projects/{project['id']}", json={"name": ctx.name("renamed")}), 200, what="PATCH")
+    whole, total = _audit(ctx, resourceId=project["id"])
+    ids = [e.get("id") for e in whole]
+    ctx.check(len(ids) >= 8 and total == len(ids), f"8 mutations of {project['id']} list {len(ids)} entries, "
+                                                   f"total {total!r}")
+    totals = []
+
+    def page(limit: int, offset: int) -> list[dict[str, Any]]:
+        entries, page_total = _audit(ctx, resourceId=project["id"], limit=limit, offset=offset)
+        totals.append(page_total)
+        return entries
+
+    paged = _pages(ctx, page, 3, len(ids))
+    ctx.check(paged == ids, f"pages of 3 do not concatenate to the whole: {_first_difference(paged, ids)}")
+    ctx.check(set(totals) == {len(ids)}, f"pages of 3 say total {sorted(set(map(str, totals)))}; "
+                                         f"{len(ids)} entries match")
+    for offset in (len(ids), len(ids) + 50):
+        beyond, beyond_total = _audit(ctx, resourceId=project["id"], limit=3, offset=offset)
+        ctx.check(not beyond, f"offset {offset} (past the end of {len(ids)}) returned {len(beyond)} entries")
+        ctx.check(beyond_total == len(ids), f"offset {offset} (past the end) says total {beyond_total!r}; "
+                                            f"{len(ids)} entries match")
 
 
 # ── analytics, traces, simulations ──────────────────────────────────────────
@@ -1005,29 +1276,90 @@ def _sum_counts(items: Any) -> int | None:
     return sum(int(i.get("request_count") or 0) for i in items if isinstance(i, dict))
 
 
-@rule("MX-ANALYTICS-SUMS", source="docs", title="Analytics breakdowns add up to the totals",
-      ref="Logs, analytics: `total_requests` = Σ `by_provider.request_count` = Σ `by_model.request_count` = "
-          "Σ `time_series.request_count`; `error_rate` = errors / total.")
+def iso_ms(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+EMPTY_WINDOW = ("2001-01-01T00:00:00Z", "2001-01-02T00:00:00Z")  # long before any traffic of this API
+
+
+def _window_with_traffic(logs: list[dict[str, Any]]) -> tuple[datetime, datetime, list[dict[str, Any]]] | None:
+    """A window (start, end] holding some of the logs and, when they span time, not all: from the middle of a gap of
+    at least two seconds near the median (else an hour before the oldest) to an hour after the newest. None without
+    timestamps."""
+    stamped = [(parse_moment(log.get("timestamp")), log) for log in logs]
+    stamped = sorted(((m, log) for m, log in stamped if m is not None and m.tzinfo is not None),
+                     key=lambda pair: pair[0])
+    if not stamped:
+        return None
+    moments = [m for m, _ in stamped]
+    middle = len(moments) // 2
+    gaps = sorted(range(len(moments) - 1), key=lambda i: abs(i - middle))
+    gap = next((i for i in gaps if moments[i + 1] - moments[i] >= timedelta(seconds=2)), None)
+    start = moments[gap] + (moments[gap + 1] - moments[gap]) / 2 if gap is not None else moments[0] - timedelta(hours=1)
+    end = moments[-1] + timedelta(hours=1)
+    return start, end, [log for m, log in stamped if start < m <= end]
+
+
+@rule("MX-ANALYTICS-SUMS", source="docs", title="Analytics add up: breakdowns sum to the totals, totals count the logs",
+      ref="Logs, analytics: Analytics and the decision summary are computed from the same logs, so the numbers agree: "
+          "`total_requests` = Σ `by_provider.request_count` = Σ `by_model.request_count` = "
+          "Σ `time_series.request_count`; `error_rate` = errors / total.", needs=("logs",))
 def analytics_breakdowns_sum(ctx: RuleContext) -> None:
-    """DOMAIN.md, Logs, analytics, decisions: "the numbers agree: `total_requests` = Σ `by_provider.request_count` =
-    Σ `by_model.request_count` = Σ `time_series.request_count`; `error_rate` = errors / total.\""""
+    """DOMAIN.md, Logs, analytics, decisions: "Analytics and the decision summary are computed from the same logs,
+    so the numbers agree: `total_requests` = Σ `by_provider.request_count` = Σ `by_model.request_count` =
+    Σ `time_series.request_count`; `error_rate` = errors / total."
+
+    Besides the sums: a window holding part of the logs counts exactly those logs (all of them, and a project's);
+    a window long before any traffic and a project without logs count 0 — a target ignoring the window or the
+    project, or answering fixed numbers, fails."""
     logs = ctx.logs_or_skip()
     variants: list[dict[str, Any]] = [{}, {"bucket": "hour"}, {"projectId": logs[0]["project_id"]}]
     for params in variants:
-        report = ctx.expect_data(ctx.t.get("/analytics", params=params), 200, what=f"GET /analytics?{params}")
-        total = report.get("total_requests")
-        ctx.check(isinstance(total, int), f"total_requests is {total!r}")
-        for part in ("by_provider", "by_model", "time_series"):
-            summed = _sum_counts(report.get(part))
-            ctx.check(summed is None or summed == total,
-                      f"GET /analytics?{params}: Σ {part}.request_count = {summed} but total_requests = {total}")
-        errors = report.get("error_count")
-        if errors is None and isinstance(report.get("time_series"), list):
-            errors = sum(int(b.get("error_count") or 0) for b in report["time_series"] if isinstance(b, dict))
-        rate = report.get("error_rate")
-        if total and errors is not None and isinstance(rate, (int, float)):
-            ctx.check(abs(rate - errors / total) < 1e-4,
-                      f"GET /analytics?{params}: error_rate = {rate} but errors/total = {errors}/{total}")
+        _analytics_adds_up(ctx, params)
+    fresh = ctx.project()
+    for params in ({"startTime": EMPTY_WINDOW[0], "endTime": EMPTY_WINDOW[1]}, {"projectId": fresh["id"]}):
+        report = _analytics_adds_up(ctx, params)
+        ctx.check(report.get("total_requests") == 0, f"GET /analytics?{params} has no traffic to count, yet "
+                                                     f"total_requests = {report.get('total_requests')!r}")
+    for _ in range(3):
+        everything = _all_logs(ctx)
+        if everything is None:
+            return  # too many logs to count them one by one: the sums above are what can be judged
+        window = _window_with_traffic(everything)
+        if window is None:
+            ctx.fail(f"no log carries an ISO 8601 timestamp: {dumps(everything[0])}")
+        start, end, inside = window
+        span = {"startTime": iso_ms(start), "endTime": iso_ms(end)}
+        project = inside[0]["project_id"] if inside else logs[0]["project_id"]
+        cases = [(span, len(inside)),
+                 ({**span, "projectId": project}, sum(1 for log in inside if log["project_id"] == project))]
+        totals = [_analytics_adds_up(ctx, params).get("total_requests") for params, _ in cases]
+        if len(_all_logs(ctx) or []) != len(everything):
+            continue  # traffic arrived meanwhile: count again
+        for (params, want), got in zip(cases, totals):
+            ctx.check(got == want, f"GET /analytics?{params}: total_requests = {got!r}, but {want} logs fall in that "
+                                   f"window (of {len(everything)})")
+        return
+    ctx.skip("the logs kept changing while they were counted")
+
+
+def _analytics_adds_up(ctx: RuleContext, params: dict[str, Any]) -> dict[str, Any]:
+    report = ctx.expect_data(ctx.t.get("/analytics", params=params), 200, what=f"GET /analytics?{params}")
+    total = report.get("total_requests")
+    ctx.check(isinstance(total, int), f"GET /analytics?{params}: total_requests is {total!r}")
+    for part in ("by_provider", "by_model", "time_series"):
+        summed = _sum_counts(report.get(part))
+        ctx.check(summed is None or summed == total,
+                  f"GET /analytics?{params}: Σ {part}.request_count = {summed} but total_requests = {total}")
+    errors = report.get("error_count")
+    if errors is None and isinstance(report.get("time_series"), list):
+        errors = sum(int(b.get("error_count") or 0) for b in report["time_series"] if isinstance(b, dict))
+    rate = report.get("error_rate")
+    if total and errors is not None and isinstance(rate, (int, float)):
+        ctx.check(abs(rate - errors / total) < 1e-4,
+                  f"GET /analytics?{params}: error_rate = {rate} but errors/total = {errors}/{total}")
+    return report
 
 
 @rule("MX-TRACE-MATCHES-LOG", source="docs", title="A log's decision trace selects the model the log used",
@@ -1035,10 +1367,14 @@ def analytics_breakdowns_sum(ctx: RuleContext) -> None:
           "`model_used`).", needs=("logs",))
 def trace_agrees_with_log(ctx: RuleContext) -> None:
     """DOMAIN.md, Dry-run, replay, decision traces: "`GET /logs/{id}/trace` agrees with the log (`selected_model`
-    = `model_used`).\""""
+    = `model_used`)." The logs checked must have used at least two models — else a trace that ignores its log
+    would agree by chance: SKIP — and the trace of a log that does not exist is a 404."""
     logs = [log for log in ctx.logs_or_skip() if log.get("model_used")]
+    ctx.expect_error(ctx.t.get(f"/logs/log_{NO_SUCH}/trace"), 404, what="GET /logs/{id}/trace of a log that does "
+                                                                        "not exist")
     routed = [log for log in logs if log.get("routing_config_name")][:5]
     direct = [log for log in logs if not log.get("routing_config_name")][:5]
+    checked = set()
     for log in routed + direct:
         reply = ctx.t.get(f"/logs/{log['id']}/trace")
         if reply.status == 404:
@@ -1047,6 +1383,10 @@ def trace_agrees_with_log(ctx: RuleContext) -> None:
         ctx.check(isinstance(trace, dict) and trace.get("selected_model") == log["model_used"],
                   f"trace of {log['id']} selects {(trace or {}).get('selected_model')!r} but the log used "
                   f"{log['model_used']!r}")
+        checked.add(log["model_used"])
+    if len(checked) < 2:
+        ctx.skip(f"the logs checked all used {sorted(checked) or 'no'} model(s): a trace that ignores its log would "
+                 "agree as well")
 
 
 def _selected_model(data: Any) -> Any:
@@ -1056,20 +1396,49 @@ def _selected_model(data: Any) -> Any:
     return data.get("selected_model") or (data.get("trace") or {}).get("selected_model")
 
 
-REPLAY_MODELS = ("mistral-large-latest", "gemini-2.0-flash")  # one of them differs from any log's model
+REPLAY_MODELS = ("mistral-large-latest", "gemini-2.0-flash", "gpt-4.1-mini")  # two of them differ from the log's
 
 
-@rule("MX-REPLAY-CURRENT-CONFIG", source="docs", title="Replaying a log routes it through its config as it is now",
+def _replay_cases(log: dict[str, Any], refs: dict[str, str]) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(what, policy, config, the model the replay must select) for a log: every documented policy, each naming
+    models the log did not use, so a replay that answers the logged decision fails."""
+    m, n = [model for model in REPLAY_MODELS if model != log.get("model_used")][:2]
+    cases = [
+        ("single", "single", {"model": m}, m),
+        ("fallback, nothing failing: the first attempt", "fallback",
+         {"attempts": [{"model": n, "timeout_ms": 5000}, {"model": m, "timeout_ms": 5000}]}, n),
+        ("cost_optimized over one allowed model", "cost_optimized", {"quality_tier": "low", "allowed_models": [m]}, m),
+        ("latency_optimized over one allowed model", "latency_optimized", {"allowed_models": [n]}, n),
+        ("round_robin over one model", "round_robin", {"models": [m]}, m),
+        ("ensemble of one member", "ensemble", {"members": [{"model": n, "weight": 1}]}, n),
+        ("ab_test with one variant", "ab_test", {"variants": [{"weight": 100, "config": refs["@m"]}]}, m),
+    ]
+    tags = log.get("tags") if isinstance(log.get("tags"), dict) else {}
+    key, value = next(((k, v) for k, v in tags.items() if isinstance(v, str) and "'" not in v
+                       and k.replace("_", "").replace("-", "").isalnum()), (None, None))
+    if key is not None:
+        rules = [{"if": f"tags.{key} == '{value}'", "then": refs["@m"]}, {"else": refs["@n"]}]
+        cases.append((f"custom_rules on the log's tag {key}={value}", "custom_rules", {"rules": rules}, m))
+        rules = [{"if": f"tags.{key} == 'mx-no-such-value'", "then": refs["@m"]}, {"else": refs["@n"]}]
+        cases.append((f"custom_rules on a value the log's tag {key} does not have", "custom_rules", {"rules": rules}, n))
+    return cases
+
+
+@rule("MX-REPLAY-CURRENT-CONFIG", source="docs", title="Replaying a log routes it through its config as it is now, "
+      "whatever the policy",
       ref="Dry-run, replay, decision traces: `POST /logs/{id}/replay` routes the logged request through the "
-          "project's *current* config.", needs=("logs",),
+          "project's *current* config. Policies (docs): single, fallback, cost_optimized, latency_optimized, "
+          "ensemble, ab_test, custom_rules (and round_robin, spec).", needs=("logs",),
       not_in_staging="it edits a routing config the run did not create")
 def replay_follows_current_config(ctx: RuleContext) -> None:
     """DOMAIN.md, Dry-run, replay, decision traces: "`POST /logs/{id}/replay` routes the logged request through the
     project's *current* config." Spec, replay: "replays it through the current routing config as a dry-run".
 
-    The routing config a log names is switched to `single {model: M}` (M a model the log did not use), the log is
-    replayed and must select M; the config's policy and config are then put back as they were (that adds a
-    version). Not run in staging mode: it edits a config the run did not create.
+    The routing config a log names is switched to each documented policy in turn, in a form whose answer follows
+    from the docs and names a model the log did not use (`ab_test` and `custom_rules` route to two `single` configs
+    made for the purpose; `custom_rules` matches the log's own tag, then a value it does not have); the log is
+    replayed after each switch and must select that model. The config's policy and config are then put back as
+    they were (that adds versions). Not run in staging mode: it edits a config the run did not create.
     """
     named = [log for log in ctx.logs_or_skip() if log.get("routing_config_name")]
     if not named:
@@ -1082,18 +1451,22 @@ def replay_follows_current_config(ctx: RuleContext) -> None:
             break
     else:
         ctx.skip("no routing config named by a recent log still exists")
-    model = next(m for m in REPLAY_MODELS if m != log.get("model_used"))
+    m, n = [model for model in REPLAY_MODELS if model != log.get("model_used")][:2]
+    refs = {"@m": "@" + ctx.routing_config(log["project_id"], "single", {"model": m}, name=ctx.name("m"))["name"],
+            "@n": "@" + ctx.routing_config(log["project_id"], "single", {"model": n}, name=ctx.name("n"))["name"]}
     original = {"policy": config["policy"], "config": config["config"]}
-    ctx.expect(ctx.t.patch(f"/routing-configs/{config['id']}", json={"policy": "single", "config": {"model": model}}),
-               200, what="PATCH /routing-configs/{id} to `single`")
     try:
-        reply = ctx.t.post(f"/logs/{log['id']}/replay")
-        if reply.status == 502:
-            ctx.skip("the target's routing proxy is unreachable (replay answered 502)")
-        data = ctx.expect_data(reply, 200, what="POST /logs/{id}/replay")
-        ctx.check(_selected_model(data) == model,
-                  f"log {log['id']} names config {config['name']!r}, now `single {{model: {model}}}`, yet its replay "
-                  f"selected {_selected_model(data)!r} (the log used {log.get('model_used')!r})")
+        for what, policy, settings, expected in _replay_cases(log, refs):
+            ctx.expect(ctx.t.patch(f"/routing-configs/{config['id']}", json={"policy": policy, "config": settings}),
+                       200, what=f"PATCH /routing-configs/{{id}} to {policy} {dumps(settings)}")
+            reply = ctx.t.post(f"/logs/{log['id']}/replay")
+            if reply.status == 502:
+                ctx.skip("the target's routing proxy is unreachable (replay answered 502)")
+            data = ctx.expect_data(reply, 200, what=f"POST /logs/{{id}}/replay through {what}")
+            ctx.check(_selected_model(data) == expected,
+                      f"log {log['id']} names config {config['name']!r}, now {what} ({policy} {dumps(settings)}), "
+                      f"yet its replay selected {_selected_model(data)!r}; expected {expected!r} (the log used "
+                      f"{log.get('model_used')!r})")
     finally:
         ctx.expect(ctx.t.patch(f"/routing-configs/{config['id']}", json=original), 200,
                    what="PATCH /routing-configs/{id} back to its policy and config")
@@ -1131,24 +1504,41 @@ def _wait_simulation(ctx: RuleContext, sim_id: str) -> dict[str, Any]:
     return done
 
 
-@rule("MX-ESTIMATE-MATCHES-SIM", source="docs", title="The estimate counts what a simulation over the window covers",
-      ref="Simulations: `request_count` = logs of the project in the window (and filter); `GET /simulations/estimate` "
-          "gives the same number for the same window.", needs=("logs",), not_in_staging=SIMULATION_LEFT)
+@rule("MX-ESTIMATE-MATCHES-SIM", source="docs", title="The estimate and a simulation count the project's logs of "
+      "the window", ref="Simulations: `request_count` = logs of the project in the window (and filter); "
+                        "`GET /simulations/estimate` gives the same number for the same window.",
+      needs=("logs",), not_in_staging=SIMULATION_LEFT)
 def estimate_matches_simulation(ctx: RuleContext) -> None:
     """DOMAIN.md, Simulations: "`request_count` = logs of the project in the window (and filter); `GET
-    /simulations/estimate` gives the same number for the same window.\""""
+    /simulations/estimate` gives the same number for the same window."
+
+    The window holds part of the project's logs (from a gap between two of them to after the newest), so a target
+    ignoring it counts too many; a window long before any traffic must estimate 0."""
     project_id = _project_with_logs(ctx)
+    empty = {"projectId": project_id, "from": EMPTY_WINDOW[0], "to": EMPTY_WINDOW[1]}
+    nothing = ctx.expect_data(ctx.t.get("/simulations/estimate", params=empty), 200, what="GET estimate")
+    ctx.check(nothing.get("request_count") == 0, f"the estimate for {empty}, long before any traffic, is "
+                                                 f"{nothing.get('request_count')!r}")
     for _ in range(3):
-        body = _simulation_body(ctx, project_id)
-        window = {"projectId": project_id, "from": body["window_start"], "to": body["window_end"]}
-        before = ctx.expect_data(ctx.t.get("/simulations/estimate", params=window), 200, what="GET estimate")
+        logs = _all_logs(ctx, projectId=project_id)
+        window = _window_with_traffic(logs or [])
+        if window is None:
+            ctx.skip(f"the logs of project {project_id} cannot be counted (too many, or without timestamps)")
+        start, end, inside = window
+        body = _simulation_body(ctx, project_id, window_start=iso_ms(start), window_end=iso_ms(end))
+        span = {"projectId": project_id, "from": body["window_start"], "to": body["window_end"]}
+        before = ctx.expect_data(ctx.t.get("/simulations/estimate", params=span), 200, what="GET estimate")
         sim = ctx.expect_data(ctx.t.post("/simulations", json=body), 201, what="POST /simulations")
-        after = ctx.expect_data(ctx.t.get("/simulations/estimate", params=window), 200, what="GET estimate")
+        after = ctx.expect_data(ctx.t.get("/simulations/estimate", params=span), 200, what="GET estimate")
         ctx.t.post(f"/simulations/{sim['id']}/cancel")
-        if before.get("request_count") != after.get("request_count"):
+        if before.get("request_count") != after.get("request_count") or len(_all_logs(ctx, projectId=project_id)
+                                                                              or []) != len(logs or []):
             continue  # traffic changed meanwhile
-        ctx.check(before.get("request_count") is not None and sim.get("request_count") == before["request_count"],
-                  f"the estimate for {window} is {before.get('request_count')!r} but the simulation over the same "
+        ctx.check(before.get("request_count") == len(inside),
+                  f"the estimate for {span} is {before.get('request_count')!r}, but {len(inside)} of the project's "
+                  f"{len(logs or [])} logs fall in that window")
+        ctx.check(sim.get("request_count") == before["request_count"],
+                  f"the estimate for {span} is {before.get('request_count')!r} but the simulation over the same "
                   f"window covers {sim.get('request_count')!r} requests")
         return
     ctx.skip("the project's traffic kept changing")
@@ -1236,6 +1626,28 @@ def budget_reset_recorded(ctx: RuleContext) -> None:
     entries, _ = _audit(ctx, resourceId=budget["id"])
     ctx.check(any(e.get("action") == "reset" for e in entries),
               f"the reset is not audited (actions: {[e.get('action') for e in entries]})")
+
+
+@rule("MX-BUDGET-EVENTS-LIMIT", source="spec", title="`limit` bounds a budget's event list to its first events",
+      ref="Budgets: Events: `soft_cap_reached`, `hard_cap_triggered`, `reset`. (Spec, listBudgetEvents: `limit` "
+          "\"Number of events to return\", default 50.)")
+def budget_events_limit(ctx: RuleContext) -> None:
+    """Spec, listBudgetEvents: `limit` — "Number of events to return" (default 50); DOMAIN.md, Budgets: "`reset`
+    zeroes the spend and records a `reset` event." Three resets make three events; `limit` 1 and 2 return that many,
+    the first of the whole list."""
+    project = ctx.project()
+    budget = ctx.project_budget(project["id"], "monthly", "25.00", what="POST /budgets")
+    for _ in range(3):
+        ctx.expect(ctx.t.post(f"/budgets/{budget['id']}/reset"), 200, what="POST /budgets/{id}/reset")
+    whole = ctx.expect_data(ctx.t.get(f"/budgets/{budget['id']}/events"), 200, what="GET …/events")
+    ids = [e.get("id") for e in whole if isinstance(e, dict)]
+    ctx.check(len(ids) >= 3, f"three resets left {len(ids)} events")
+    for limit in (1, 2):
+        page = ctx.expect_data(ctx.t.get(f"/budgets/{budget['id']}/events", params={"limit": limit}), 200,
+                               what=f"GET …/events?limit={limit}")
+        ctx.check([e.get("id") for e in page] == ids[:limit],
+                  f"GET …/events?limit={limit} returned {[e.get('id') for e in page]}, not the first {limit} of "
+                  f"{ids}")
 
 
 @rule("MX-BUDGET-ALERTS", source="spec", title="Budget alerts are listed once created and gone once deleted by body id",

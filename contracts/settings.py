@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 PROFILES = ("default", "strict")
+SOURCES = ("spec", "docs", "ours")  # what a rule or oracle cites: the spec, the product docs, or our own decision
 DEFAULT_MAX_EXAMPLES = 100
 STAGING_MAX_EXAMPLES = 5
 STAGING_RATE_PER_MIN = 60.0
@@ -15,6 +16,7 @@ STAGING_RATE_PER_MIN = 60.0
 class RunSettings:
     base_url: str
     token: str
+    api_at_root: bool = False  # a bare-origin base URL is the API root itself (no /api/manage/v1 appended)
     other_token: str | None = None  # a management key of ANOTHER organization on the same target
     embedded: bool = False  # the target is our own mock, started by the plugin
     strict_spec: bool = False
@@ -30,6 +32,12 @@ class RunSettings:
     webhook_wait: float = 120.0  # seconds to wait for a delivery (a retry) from a remote target
     workers: int = 1
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        from .target import api_root
+
+        return api_root(self.base_url, self.api_at_root)
 
     @property
     def strict(self) -> bool:

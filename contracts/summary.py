@@ -7,7 +7,6 @@ from typing import Any
 from .observations import Observations
 from .settings import RunSettings
 from .specs import api_label_map, gap_table
-from .target import api_root
 
 MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
@@ -22,11 +21,11 @@ def failures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations,
                    elapsed: float) -> list[str]:
-    from .rules import RULES
+    from .ruleset import RULES
 
     lines = ["", "=" * 24 + " Modelux contract verdict " + "=" * 24]
     where = " (embedded mock)" if settings.embedded else ""
-    lines.append(f"Target   {api_root(settings.base_url)}{where}")
+    lines.append(f"Target   {settings.api_url}{where}")
     spec = "pristine upstream spec (--strict-spec)" if settings.strict_spec else "effective spec (upstream + errata)"
     lines.append(f"Judged   against the {spec}; profile {settings.profile}"
                  f"{'; STAGING mode' if settings.staging else ''}"
@@ -43,6 +42,12 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
     for row in _rows(results, "stateful"):
         lines += ["", f"Stateful (links between operations): {MARK[row['outcome']]}"]
         lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
+    if observed.oracles:
+        from .oracles import ORACLES
+
+        judged = ", ".join(f"{code} {observed.oracles.get(code, 0)}" for code in ORACLES
+                           if settings.strict or not ORACLES[code].strict_only)
+        lines += ["", f"Generic oracles, exchanges of the phases judged: {judged}"]
 
     rule_rows = _rows(results, "rule", "webhook", "model")
     if rule_rows:
@@ -101,7 +106,7 @@ def _never_succeeded(settings: RunSettings, observed: Observations, results: dic
 
 def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations) -> dict[str, Any]:
     return {
-        "target": api_root(settings.base_url),
+        "target": settings.api_url,
         "embedded": settings.embedded,
         "spec": "pristine" if settings.strict_spec else "effective",
         "profile": settings.profile,
@@ -110,6 +115,7 @@ def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], obse
         "results": sorted(results.values(), key=lambda r: (r["kind"], r["key"])),
         "spec_gaps": sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"])),
         "statuses": {k: dict(v) for k, v in observed.statuses.items()},
+        "oracles_judged": dict(observed.oracles),
         "cleanup": {"created": observed.created, "cleaned": observed.cleaned, "left": observed.left},
         "known_gap_table": sorted(f"{op} {status} {gap.erratum}" for (op, status), gap in gap_table().items()),
     }

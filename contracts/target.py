@@ -22,10 +22,20 @@ from .pacing import MAX_429_RETRIES, Pacer, parse_retry_after
 from .specs import BASE_PATH, operation_index
 
 
-def api_root(base_url: str) -> str:
-    """The API root from a server URL, with or without the base path."""
+def api_root(base_url: str, at_root: bool = False) -> str:
+    """The API root a run talks to.
+
+    A URL with a path is the API root as given (`https://gw.example.com/modelux/v1`, `…/api/manage/v1`); a bare
+    origin gets the spec's server path (`/api/manage/v1`), unless `at_root` says the API sits at the origin's
+    root (as Prism serves a spec).
+    """
     base = base_url.rstrip("/")
-    return base if urlsplit(base).path.endswith(BASE_PATH) else base + BASE_PATH
+    return base if at_root or urlsplit(base).path else base + BASE_PATH
+
+
+def api_path(api_url: str) -> str:
+    """The path part of an API root (`/api/manage/v1`, `/v1`, or `` at an origin's root)."""
+    return urlsplit(api_url).path.rstrip("/")
 
 
 def is_loopback(url: str) -> bool:
@@ -41,15 +51,11 @@ class TargetUnavailable(RuntimeError):
     """The target could not be reached at all (connection refused, DNS, TLS)."""
 
 
-@dataclass
-class Reply:
-    method: str
-    path: str
-    status: int
-    headers: httpx.Headers
-    text: str
+class Answer:
+    """What every answer the suite reads offers: `data` from the success envelope, and whether it is a 2xx."""
+
     json: Any
-    operation: str | None = None
+    status: int
 
     @property
     def data(self) -> Any:
@@ -58,6 +64,17 @@ class Reply:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+@dataclass
+class Reply(Answer):
+    method: str
+    path: str
+    status: int
+    headers: httpx.Headers
+    text: str
+    json: Any
+    operation: str | None = None
 
     def describe(self, limit: int = 400) -> str:
         body = self.text if len(self.text) <= limit else self.text[:limit] + "…"
@@ -265,11 +282,11 @@ def _adopt_deliveries(registry: Registry, op_id: str, params: dict[str, str], da
 class Target:
     """The suite's client for the implementation under test."""
 
-    def __init__(self, base_url: str, token: str, *, staging: bool = False, pacer: Pacer | None = None,
-                 timeout: float = 30.0, registry: Registry | None = None, guard: Guard | None = None,
-                 observed: Observations = OBSERVED):
+    def __init__(self, base_url: str, token: str, *, api_at_root: bool = False, staging: bool = False,
+                 pacer: Pacer | None = None, timeout: float = 30.0, registry: Registry | None = None,
+                 guard: Guard | None = None, observed: Observations = OBSERVED):
         self.base_url = base_url
-        self.api = api_root(base_url)
+        self.api = api_root(base_url, api_at_root)
         self.token = token
         self.staging = staging
         self.pacer = pacer or Pacer(None)

@@ -34,6 +34,7 @@ class Variant:
     config: dict[str, Any] = field(default_factory=dict)  # MockConfig overrides
     wsgi: Callable[[Any, str], Any] | None = None
     profile: str = "default"  # "strict" for rules that are our own decisions
+    expect: str = "fail"  # "skip": a target whose data is too uniform to judge; the rule must not pass
 
     def handler_table(self) -> dict[str, Handler]:
         table = dict(load_handlers())
@@ -393,6 +394,196 @@ def _timestamps_with_offset(call: Call, reply):
     return reply
 
 
+# ── generic oracles ─────────────────────────────────────────────────────────
+
+
+def _newest_provider(call: Call, original: Handler):
+    """A cache that answers the provider fetched last, whatever the id."""
+    providers = list(call.org.providers.values())
+    return ok(public(providers[-1])) if providers else original(call)
+
+
+def _newest_log(call: Call, original: Handler):
+    newest = max(call.org.logs.values(), key=lambda log: log["timestamp"])
+    return ok(public(newest))
+
+
+def _created_at_is_now(call: Call, reply):
+    for project in _data(reply):
+        project["created_at"] = call.world.now_iso()  # the list renders "now" instead of the stored stamp
+    return reply
+
+
+def _flags_applied_before_name_check(call: Call, original: Handler):
+    record = call.org.get("routing_configs", call.path["id"])
+    for flag in ("is_active", "enforce_budgets"):
+        if flag in call.body:
+            record[flag] = call.body[flag]  # stored first; a duplicate name is rejected (409) afterwards
+    return original(call)
+
+
+def _tracebacks_in_400s(app, token: str):
+    """400 answers carry the server's stack trace as their message."""
+    trace = ('Traceback (most recent call last):\n  File "/srv/modelux/app/handlers.py", line 212, in dispatch\n'
+             "    body = schema.validate(raw)\nValueError: request body failed validation")
+
+    def wsgi(environ, start_response):
+        captured: dict[str, Any] = {}
+
+        def capture(status, headers, exc_info=None):
+            captured.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = b"".join(app(environ, capture))
+        if captured["status"].startswith("400"):
+            body = json.dumps({"error": trace, "code": "bad_request"}).encode()
+            captured["headers"] = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"] + [
+                ("Content-Length", str(len(body)))]
+        start_response(captured["status"], captured["headers"])
+        return [body]
+
+    return wsgi
+
+
+def _foreign_project_forbidden(call: Call, original: Handler):
+    """Another organization's project is a 404 too, but with its own code: its existence shows."""
+    try:
+        return original(call)
+    except NotFound:
+        if any(call.path["id"] in org.projects for org in call.world.orgs.values()):
+            return 404, {"error": "this project belongs to another organization", "code": "forbidden"}
+        raise
+
+
+def _role_not_stored(call: Call, original: Handler):
+    member = call.org.get("members", call.path["userId"])
+    return ok({**public(member), "role": call.body["role"]})
+
+
+def _cancel_not_stored(call: Call, original: Handler):
+    simulation = call.org.get("simulations", call.path["id"])
+    if simulation["status"] not in ("pending", "running"):
+        return original(call)
+    return ok({**public(simulation), "status": "cancelled", "cancelled_at": call.world.now_iso()})
+
+
+# ── routing decisions ───────────────────────────────────────────────────────
+
+
+def _dry_run_with(transform: Callable[[str, dict], dict | None]):
+    """Dry-run with the policy config bent by `transform(policy, config)` (None: unchanged)."""
+
+    def fn(call: Call, original: Handler):
+        bent = transform(call.body["policy"], call.body["config"])
+        if bent is None:
+            return original(call)
+        return original(replace(call, body={**call.body, "config": bent}))
+
+    return fn
+
+
+def _fallback_last(policy: str, config: dict) -> dict | None:
+    return {**config, "attempts": list(reversed(config["attempts"]))} if policy == "fallback" else None
+
+
+def _custom_rules_else(policy: str, config: dict) -> dict | None:
+    return {**config, "rules": [r for r in config["rules"] if "else" in r]} if policy == "custom_rules" else None
+
+
+def _ensemble_lightest(policy: str, config: dict) -> dict | None:
+    if policy != "ensemble":
+        return None
+    return {**config, "members": [{**m, "weight": 1 / m["weight"] if m.get("weight") else 0}
+                                  for m in config["members"]]}
+
+
+def _single_fixed(policy: str, config: dict) -> dict | None:
+    return {**config, "model": "gpt-4o"} if policy == "single" else None
+
+
+def _replay_single_only(call: Call, original: Handler):
+    """Replay evaluates a `single` config; any other policy gets the log's own decision."""
+    from mockserver.handlers.logs import current_config_for
+
+    log = call.org.get("logs", call.path["id"])
+    config = current_config_for(call.org, log)
+    if config is None or config["policy"] == "single":
+        return original(call)
+    status, body = original(call)
+    data = dict(body["data"], selected_model=log.get("model_used"), selected_provider=log.get("provider"))
+    data["trace"] = {**data.get("trace", {}), "selected_model": log.get("model_used")}
+    return status, {**body, "data": data}
+
+
+# ── filters, paging, windows ────────────────────────────────────────────────
+
+
+def _logs_unfiltered_when_empty(call: Call, original: Handler):
+    """A "helpful" fallback: a filter that matches nothing returns the unfiltered page."""
+    reply = original(call)
+    if not _data(reply):
+        return original(_without(call, "projectId", "endUserId", "status"))
+    return reply
+
+
+def _logs_one_example(call: Call, original: Handler):
+    """Like a static mock: one example log, whatever the filters and the page."""
+    return ok(_data(original(replace(call, query={"limit": 1})))[:1])
+
+
+def _logs_offset_clamped(call: Call, original: Handler):
+    """An offset past the end is clamped to the last page."""
+    counting = _without(call, "limit", "offset")
+    total = 0
+    while True:
+        page = _data(original(replace(counting, query={**counting.query, "limit": 200, "offset": total})))
+        total += len(page)
+        if len(page) < 200:
+            break
+    limit = call.query.get("limit", 50)
+    if call.query.get("offset", 0) >= total:
+        return original(replace(call, query={**call.query, "offset": max(0, total - limit)}))
+    return original(call)
+
+
+def _logs_single_newest(call: Call, reply):
+    return 200, {"data": _data(reply)[:1]}
+
+
+def _audit_skips_at_boundary(call: Call, original: Handler):
+    offset = call.query.get("offset", 0)
+    return original(replace(call, query={**call.query, "offset": offset + 1})) if offset else original(call)
+
+
+def _audit_unknown_resource_ignored(call: Call, original: Handler):
+    wanted = call.query.get("resourceId")
+    if wanted is not None and not any(e["resource_id"] == wanted for e in call.org.audit_logs.values()):
+        return original(_without(call, "resourceId"))
+    return original(call)
+
+
+def _trace_of_newest_for_unknown(call: Call, original: Handler):
+    try:
+        return original(call)
+    except NotFound:
+        newest = max(call.org.logs.values(), key=lambda log: log["timestamp"])
+        return original(replace(call, path={"id": newest["id"]}))
+
+
+def _estimate_whole_project(call: Call, reply):
+    _data(reply)["request_count"] = sum(1 for log in call.org.logs.values()
+                                        if log["project_id"] == call.query["projectId"])
+    return reply
+
+
+def _revoke_whole_project(call: Call, reply):
+    key = call.org.api_keys[_data(reply)["id"]]
+    for other in call.org.api_keys.values():  # the WHERE clause names the project, not the key
+        if other["_project_id"] == key["_project_id"] and other["revoked_at"] is None:
+            other["revoked_at"] = key["revoked_at"]
+    return reply
+
+
 V = Variant
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     V("auth-ignored-on-projects", "MX-AUTH-REQUIRED", "GET /projects answers 200 without a key",
@@ -492,4 +683,67 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
       handlers={"createBudgetAlert": _instead(_alert_not_evaluated)}, profile="strict"),
     V("timestamps-with-offset", "MX-TIMESTAMPS-Z", "GET /projects/{id} writes created_at with +00:00",
       handlers={"getProject": _after(_timestamps_with_offset)}, profile="strict"),
+    # generic oracles
+    V("provider-get-answers-newest", "MX-BY-ID", "GET /providers/{id} answers the newest provider, whatever the id",
+      handlers={"getProvider": _instead(_newest_provider)}),
+    V("project-list-rewrites-created-at", "MX-IMMUTABLE-FIELDS", "GET /projects renders created_at as now",
+      handlers={"listProjects": _after(_created_at_is_now)}),
+    V("rejected-patch-keeps-flags", "MX-REJECTED-NO-EFFECT", "a PATCH rejected for a duplicate name keeps its "
+      "valid flags", handlers={"updateRoutingConfig": _instead(_flags_applied_before_name_check)}),
+    V("errors-carry-traceback", "MX-ERROR-NO-LEAK", "400 answers carry a Python traceback", wsgi=_tracebacks_in_400s,
+      profile="strict"),
+    V("foreign-project-forbidden-code", "MX-FOREIGN-LIKE-UNKNOWN", "another organization's project is a 404 with its "
+      "own code", handlers={"getProject": _instead(_foreign_project_forbidden)}),
+    V("member-role-not-stored", "MX-MUTATION-PERSISTS", "a member's role change is answered but not stored",
+      handlers={"updateMemberRole": _instead(_role_not_stored)}),
+    V("cancel-not-stored", "MX-MUTATION-PERSISTS", "a simulation's cancel is answered but not stored",
+      handlers={"cancelSimulation": _instead(_cancel_not_stored)}),
+    # routing decisions
+    V("dry-run-single-fixed-model", "MX-DRYRUN-DECISION", "a dry-run of `single` always selects gpt-4o",
+      handlers={"dryRunRoutingConfig": _instead(_dry_run_with(_single_fixed))}),
+    V("dry-run-fallback-picks-last", "MX-DRYRUN-POLICIES", "a dry-run of `fallback` selects the last attempt",
+      handlers={"dryRunRoutingConfig": _instead(_dry_run_with(_fallback_last))}),
+    V("dry-run-custom-rules-always-else", "MX-DRYRUN-POLICIES", "a dry-run of `custom_rules` always takes `else`",
+      handlers={"dryRunRoutingConfig": _instead(_dry_run_with(_custom_rules_else))}),
+    V("dry-run-ensemble-lightest", "MX-DRYRUN-POLICIES-OURS", "an ensemble reports its lightest member",
+      handlers={"dryRunRoutingConfig": _instead(_dry_run_with(_ensemble_lightest))}, profile="strict"),
+    V("replay-single-only", "MX-REPLAY-CURRENT-CONFIG", "replay follows a `single` config, else answers the log's "
+      "own decision", handlers={"replayLog": _instead(_replay_single_only)}),
+    # filters, paging, windows: negative probes
+    V("logs-filter-falls-back-to-all", "MX-LOGS-FILTERS", "a log filter matching nothing returns the unfiltered page",
+      handlers={"listLogs": _instead(_logs_unfiltered_when_empty)}),
+    V("logs-one-example", "MX-LOGS-FILTERS", "one example log, whatever the filters (a static mock)",
+      handlers={"listLogs": _instead(_logs_one_example)}),
+    V("logs-offset-past-end-clamped", "MX-LOGS-PAGING", "an offset past the end returns the last page",
+      handlers={"listLogs": _instead(_logs_offset_clamped)}),
+    V("audit-pages-skip-at-boundary", "MX-AUDIT-PAGING", "each audit page after the first skips one entry",
+      handlers={"listAuditLogs": _instead(_audit_skips_at_boundary)}),
+    V("audit-unknown-resource-ignored", "MX-AUDIT-FILTERS", "a resourceId no entry has is ignored",
+      handlers={"listAuditLogs": _instead(_audit_unknown_resource_ignored)}),
+    V("budget-events-limit-ignored", "MX-BUDGET-EVENTS-LIMIT", "GET /budgets/{id}/events ignores limit",
+      handlers={"listBudgetEvents": _instead(_logs_ignore("limit"))}),
+    V("analytics-ignores-window", "MX-ANALYTICS-SUMS", "analytics ignore startTime and endTime",
+      handlers={"getAnalytics": _instead(_logs_ignore("startTime", "endTime"))}),
+    V("trace-of-unknown-log", "MX-TRACE-MATCHES-LOG", "a log that does not exist gets the newest log's trace",
+      handlers={"getDecisionTrace": _instead(_trace_of_newest_for_unknown)}),
+    V("estimate-ignores-window", "MX-ESTIMATE-MATCHES-SIM", "the estimate counts the project's logs of any time",
+      handlers={"estimateSimulation": _after(_estimate_whole_project)}),
+    V("api-key-revoke-whole-project", "MX-APIKEY-REVOKE", "revoking one key revokes every key of its project",
+      handlers={"revokeApiKey": _after(_revoke_whole_project)}),
+    # uniform data: one log, so no rule may pass on it
+    V("logs-uniform-trace", "MX-TRACE-MATCHES-LOG", "a single log: its trace agrees by chance",
+      handlers={"listLogs": _after(_logs_single_newest)}, expect="skip"),
+    V("logs-uniform-order", "MX-LOGS-ORDER", "a single log: it is in any order", profile="strict",
+      handlers={"listLogs": _after(_logs_single_newest)}, expect="skip"),
 ]}
+
+
+# Breakages the generic oracles must find inside the schemathesis phases (not only in their probe rules), where
+# path ids are made up: an answer about the newest log for any id, a list that rewrites creation stamps,
+# another organization's project told apart from an unknown one, and stack traces in 400s (strict profile).
+PHASES_VARIANT = V("oracle-breakages-in-the-phases", "MX-BY-ID", "four breakages the generic oracles judge",
+                   handlers={"getLog": _instead(_newest_log), "listProjects": _after(_created_at_is_now),
+                             "getProject": _instead(_foreign_project_forbidden)},
+                   wsgi=_tracebacks_in_400s, profile="strict")
+PHASES_CODES = ("MX-BY-ID", "MX-IMMUTABLE-FIELDS", "MX-FOREIGN-LIKE-UNKNOWN", "MX-ERROR-NO-LEAK")
+

@@ -1,15 +1,20 @@
 """Proof that the contract suite finds what it claims to find.
 
-* Every deliberately broken variant of the mock (`broken_variants.py`, at least one per domain rule)
-  makes `modelux-contracts run` exit 1 and name the broken rule.
+* Every deliberately broken variant of the mock (`broken_variants.py`, at least one per domain rule and per
+  generic oracle) is judged by its rule, which must fail naming it — or, for a variant whose data is too uniform
+  to judge, must not pass (SKIP). These verdicts are computed in this process (`contracts.runner.judge_rule`, the
+  function the suite's pytest items call), one mock per variant; a few variants also go through the whole
+  `modelux-contracts run` command, and the generic oracles are shown failing a variant inside the schemathesis
+  phases themselves.
 * The intact mock passes a full run (all schemathesis phases and all rules, small example counts),
   and the strict profile.
 * Honest verdicts: undocumented-but-sensible answers are reported as spec gaps (not failures) unless
   `--strict-spec`; a rule that is only our decision fails only the strict profile; a token the target
   rejects fails the run with a clear message; an unreachable target is a configuration error (2).
+* The API root is the URL given (a gateway prefix, an origin's root with `--api-at-root`).
 * Staging mode leaves what it did not create alone and cleans up what it did.
 
-Each run is a real `python -m contracts.cli run` subprocess against a mock served on loopback here.
+Suite runs are real `python -m contracts.cli run` subprocesses against a mock served on loopback here.
 """
 
 from __future__ import annotations
@@ -23,15 +28,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.broken_variants import VARIANTS, Variant
+from tests.broken_variants import PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant
 
 from contracts.embedded import serve_embedded
-from contracts.rules import RULES
+from contracts.observations import Observations
+from contracts.oracles import ORACLES
+from contracts.receiver import Receiver
+from contracts.ruleset import RULES
+from contracts.runner import Outcome, judge_rule
+from contracts.settings import RunSettings
+from contracts.target import Target
 
-pytestmark = pytest.mark.slow  # end to end: real suite runs in subprocesses (about 3 minutes in all)
+pytestmark = pytest.mark.slow  # end to end: mocks on loopback, suite runs in subprocesses (about 3 minutes in all)
 
 ROOT = Path(__file__).resolve().parent.parent
-# Variant runs are independent (each has its own mock and its own suite process): run a few at once.
+# Variants are independent (each has its own mock): judge a few at once.
 PARALLEL = max(2, min(4, os.cpu_count() or 2))
 
 
@@ -56,53 +67,131 @@ def serve(variant: Variant | None = None, **config):
                           validate_responses=False, **{**variant.config, **config})
 
 
-def test_every_rule_has_a_broken_variant():
-    covered = {v.rule for v in VARIANTS.values()}
+def test_every_rule_and_oracle_has_a_broken_variant():
+    covered = {v.rule for v in VARIANTS.values() if v.expect == "fail"}
     assert set(RULES) <= covered, f"rules without a broken variant: {sorted(set(RULES) - covered)}"
+    assert set(ORACLES) <= set(RULES), "every generic oracle has a probe rule of its code"
 
 
-def run_variant(variant: Variant) -> subprocess.CompletedProcess:
-    with serve(variant) as target:
-        return run_suite("--base-url", target.base_url, "--token", target.token, "--other-token", target.other_token,
-                         "--rules", variant.rule, "--profile", variant.profile, "--webhook-wait", "20", "-q")
+def judge_variant(variant: Variant) -> Outcome:
+    """The variant's rule, judged in this process against the variant served on loopback."""
+    rule = RULES[variant.rule]
+    with serve(variant) as served:
+        settings = RunSettings(base_url=served.base_url, token=served.token, other_token=served.other_token,
+                               embedded=True, profile=variant.profile)
+        target = Target(served.base_url, served.token, observed=Observations())
+        receiver = Receiver().start() if "receiver" in rule.needs else None
+        try:
+            target.discover_identity()
+            return judge_rule(rule, target, settings, receiver=receiver)
+        finally:
+            target.close()
+            if receiver is not None:
+                receiver.stop()
 
 
 @pytest.fixture(scope="module")
-def variant_runs(request) -> dict[str, subprocess.CompletedProcess]:
-    """The suite's verdict on every selected variant, computed a few at a time."""
-    if hasattr(request.config, "workerinput"):  # under xdist each test runs its own variant
+def variant_outcomes(request) -> dict[str, Outcome]:
+    """Every selected variant's verdict, computed a few at a time."""
+    if hasattr(request.config, "workerinput"):  # under xdist each test judges its own variant
         return {}
     selected = [item.callspec.params["variant"] for item in request.session.items
-                if getattr(item, "originalname", "") == "test_suite_fails_broken_variant_naming_its_rule"]
+                if getattr(item, "originalname", "") == "test_rule_fails_its_broken_variant"]
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        return dict(zip((v.name for v in selected), pool.map(run_variant, selected)))
+        return dict(zip((v.name for v in selected), pool.map(judge_variant, selected)))
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=lambda v: f"{v.rule}:{v.name}")
-def test_suite_fails_broken_variant_naming_its_rule(variant: Variant, variant_runs):
-    result = variant_runs.get(variant.name) or run_variant(variant)
+def test_rule_fails_its_broken_variant(variant: Variant, variant_outcomes):
+    outcome = variant_outcomes.get(variant.name) or judge_variant(variant)
+    if variant.expect == "skip":
+        assert outcome.status == "skipped", f"{variant.rule} {outcome.status} on {variant.breaks}: {outcome.reason}"
+        return
+    assert outcome.status == "failed", f"{variant.rule} {outcome.status} on {variant.breaks}: {outcome.reason}"
+    assert outcome.code == variant.rule, outcome.reason
+
+
+@pytest.mark.parametrize("name", ["patch-does-not-bump", "wrong-signature", "rejected-patch-keeps-flags"])
+def test_the_command_fails_a_broken_variant_naming_its_rule(name):
+    variant = VARIANTS[name]
+    with serve(variant) as target:
+        result = run_suite("--base-url", target.base_url, "--token", target.token, "--other-token", target.other_token,
+                           "--rules", variant.rule, "--profile", variant.profile, "--webhook-wait", "20", "-q")
     assert result.returncode == 1, output(result)
     assert f"FAIL  {variant.rule}" in result.stdout, output(result)
     assert variant.rule in verdict(result), output(result)
 
 
-def test_intact_mock_passes_a_full_run_and_writes_junit(tmp_path):
+def test_the_generic_oracles_judge_the_exchanges_of_the_phases():
+    with serve(PHASES_VARIANT) as target:
+        result = run_suite("--base-url", target.base_url, "--token", target.token, "--other-token", target.other_token,
+                           "--profile", "strict", "--phases", "examples,coverage", "--max-examples", "3", "--seed", "5",
+                           "-q", "-k", "test_conformance and (projects or logs)")
+    assert result.returncode == 1, output(result)
+    for code in PHASES_CODES:
+        assert code in verdict(result), output(result)
+    assert "FAIL  getLog" in result.stdout and "FAIL  getProject " in result.stdout, output(result)
+
+
+def mounted_at(prefix: str):
+    """The mock behind a gateway that serves the API at `prefix` (`""`: the origin's root)."""
+
+    def wrap(app, token):
+        def wsgi(environ, start_response):
+            path = environ["PATH_INFO"]
+            if not (path == prefix or path.startswith(prefix + "/")):
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not here"]
+            return app({**environ, "PATH_INFO": "/api/manage/v1" + path[len(prefix):]}, start_response)
+
+        return wsgi
+
+    return wrap
+
+
+def test_a_base_url_with_a_path_is_the_api_root():
+    with serve_embedded(wsgi_wrapper=mounted_at("/gw/modelux")) as target:
+        result = run_suite("--base-url", target.base_url + "/gw/modelux", "--token", target.token, "--phases",
+                           "examples,coverage", "--max-examples", "2", "--seed", "3", "-q", "-k",
+                           "test_conformance and projects")
+    assert result.returncode == 0, output(result)
+    assert f"Target   {target.base_url}/gw/modelux\n" in result.stdout, output(result)
+    judged = dict(part.rsplit(" ", 1) for part in
+                  result.stdout.split("exchanges of the phases judged: ", 1)[1].splitlines()[0].split(", "))
+    assert int(judged["MX-MUTATION-PERSISTS"]) > 0 and int(judged["MX-IMMUTABLE-FIELDS"]) > 0, output(result)
+
+
+def test_api_at_root_says_the_origin_is_the_api_root():
+    with serve_embedded(wsgi_wrapper=mounted_at("")) as target:
+        bare = run_suite("--base-url", target.base_url, "--token", target.token, "--rules", "MX-VERSION-BUMP", "-q")
+        result = run_suite("--base-url", target.base_url, "--api-at-root", "--token", target.token, "--rules",
+                           "MX-VERSION-BUMP,MX-WEBHOOK-SIGNATURE", "-q")
+    # a bare origin gets the spec's /api/manage/v1, which this gateway does not serve
+    assert bare.returncode == 1 and "GET /projects with the management key answered 404" in bare.stdout, output(bare)
+    assert result.returncode == 0, output(result)
+    assert "PASS  MX-WEBHOOK-SIGNATURE" in result.stdout, output(result)
+
+
+def test_intact_mock_passes_a_full_strict_run_and_writes_junit(tmp_path):
+    """Every phase, rule and oracle in the strict profile: what the default profile judges is a part of it (the
+    versions model is only more lenient there)."""
     junit = tmp_path / "contracts.xml"
-    result = run_suite("--max-examples", "5", "--seed", "7", "--junit", str(junit), "-q")
+    result = run_suite("--profile", "strict", "--max-examples", "5", "--seed", "7", "--junit", str(junit), "-q")
     assert result.returncode == 0, output(result)
     assert verdict(result).startswith("Verdict: CONFORMANT"), output(result)
+    assert "SKIP  MX-VERSION-NOOP" not in result.stdout and "SKIP  MX-ERROR-NO-LEAK" not in result.stdout
     cases = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}
     assert "test_conformance[POST /projects]" in cases and "test_conformance[GET /logs]" in cases
-    assert {f"test_rule[{code}]" for code in ("MX-VERSION-BUMP", "MX-AUDIT-TOTAL")} <= cases
+    assert {f"test_rule[{code}]" for code in ("MX-VERSION-BUMP", "MX-AUDIT-TOTAL", "MX-BY-ID")} <= cases
     assert "test_webhook[MX-WEBHOOK-SIGNATURE]" in cases and "runTest" in cases
     operations = {c for c in cases if c.startswith("test_conformance[")}
     assert len(operations) == 66, sorted(operations)  # 67 operations, DELETE /orgs/{id} never fuzzed
 
 
-def test_intact_mock_passes_the_strict_profile():
-    result = run_suite("--profile", "strict", "--phases", "none", "-q")
+def test_intact_mock_passes_the_default_profile():
+    result = run_suite("--phases", "none", "-q")
     assert result.returncode == 0, output(result)
-    assert "SKIP  MX-VERSION-NOOP" not in result.stdout
+    assert "SKIP  MX-VERSION-NOOP" in result.stdout and "runs only with --profile strict" in result.stdout
 
 
 def test_our_decisions_fail_only_the_strict_profile():

@@ -3,6 +3,7 @@ the rule registry and the CLI's argument mapping. Fast; no suite runs (see test_
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -14,9 +15,11 @@ import pytest
 from contracts.cli import exit_code, pytest_args
 from contracts.pacing import DEFAULT_RETRY_AFTER, Pacer, parse_retry_after
 from contracts.receiver import Receiver
-from contracts.rules import RULES, SOURCES
+from contracts.rules import SOURCES
+from contracts.ruleset import RULES
 from contracts.specs import gap_table, operation_index
 from contracts.observations import Observations
+from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
 from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
 
 
@@ -87,9 +90,12 @@ def test_target_honours_retry_after_on_429():
         server.shutdown()
 
 
-def test_api_root_accepts_server_or_api_urls():
+def test_api_root_is_the_url_given_or_the_spec_path_on_a_bare_origin():
     assert api_root("http://h:1") == "http://h:1/api/manage/v1"
+    assert api_root("http://h:1/") == "http://h:1/api/manage/v1"
     assert api_root("http://h:1/api/manage/v1/") == "http://h:1/api/manage/v1"
+    assert api_root("https://gw.example.com/modelux/v1") == "https://gw.example.com/modelux/v1"  # verbatim
+    assert api_root("http://h:1", at_root=True) == "http://h:1"  # the API at the origin's root (Prism)
 
 
 def test_guard_never_deletes_the_org_or_revokes_the_key_in_use():
@@ -209,3 +215,38 @@ def test_the_repository_schemathesis_toml_configures_schemathesis_as_the_suite_d
     assert toml["phases"]["stateful"]["generation"] == STATEFUL_GENERATION
     named = {op for override in FALSE_POSITIVE_OPERATIONS for op in override["include-operation-id"]}
     assert named <= set(api_label_map())  # a renamed operation would silently switch nothing off
+
+
+def _exchange(method: str, path: str, status: int, json_body) -> Exchange:
+    return Exchange(method, path, status, json_body, json.dumps(json_body))
+
+
+def test_leak_oracle_finds_server_insides_and_spares_human_messages():
+    run = OracleRun(lambda *a, **k: None, strict=True, only={"MX-ERROR-NO-LEAK"})
+    human = _exchange("POST", "/projects", 400, {"error": "name: 5 is not of type 'string'", "code": "invalid_body"})
+    assert run.after(human) == [] and run.tally["MX-ERROR-NO-LEAK"] == 1
+    for text in ('Traceback (most recent call last):\n  File "/srv/app/x.py", line 3', "internal error: KeyError",
+                 "at com.acme.Api.get(Api.java:42)", "boom at handler (/app/dist/server.js:10:5)"):
+        found = run.after(_exchange("GET", "/projects", 500, {"error": text, "code": "internal_error"}))
+        assert [f.code for f in found] == ["MX-ERROR-NO-LEAK"], text
+    assert JUDGED == ""  # an oracle that judged and found nothing returns this (falsy, not None)
+
+
+def test_by_id_oracle_compares_the_answer_with_the_path():
+    run = OracleRun(lambda *a, **k: None, only={"MX-BY-ID"})
+    assert run.after(_exchange("GET", "/projects/proj_1", 200, {"data": {"id": "proj_1"}})) == []
+    found = run.after(_exchange("GET", "/projects/proj_1", 200, {"data": {"id": "proj_2"}}))
+    assert found and "proj_2" in found[0].message
+    events = {"data": [{"id": "bevt_1", "budget_id": "bud_1"}, {"id": "bevt_2", "budget_id": "bud_9"}]}
+    assert run.after(_exchange("GET", "/budgets/bud_1/events", 200, events))
+    assert run.after(_exchange("GET", "/projects/proj_1", 404, {"error": "x", "code": "not_found"})) == []
+
+
+def test_a_simulation_may_move_forwards_between_reads_and_nothing_else():
+    moving = {"processed_count"}
+    assert differences({"status": "pending", "processed_count": 0}, {"status": "completed", "processed_count": 9},
+                       moving, SIMULATION_LIFECYCLE) == []
+    assert differences({"status": "cancelled"}, {"status": "completed"}, moving, SIMULATION_LIFECYCLE)
+    assert differences({"status": "running", "name": "a"}, {"status": "running", "name": "b"}, moving,
+                       SIMULATION_LIFECYCLE) == ["`name` 'a' became 'b'"]
+    assert differences({"created_at": "2026-01-01T00:00:00Z"}, {"created_at": "2026-01-01T00:00:00.000Z"}) == []

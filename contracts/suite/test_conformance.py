@@ -7,14 +7,14 @@ secrets never echoed, and the spec-gap observer. One test per operation (`test_c
 from __future__ import annotations
 
 from contracts import checks
-from contracts.conformance import GuardedSession, build_schema
-from contracts.plugin import current, shared_guard, shared_pacer, shared_registry
+from contracts.conformance import build_schema
+from contracts.plugin import current, phase_session
 from contracts.target import StagingRefusal
 
 SETTINGS = current()
 checks.STATE.update(strict_profile=SETTINGS.strict, strict_spec=SETTINGS.strict_spec)
 schema = build_schema(SETTINGS)
-SESSION = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), SETTINGS.staging)
+SESSION = phase_session()
 
 
 @schema.parametrize()

@@ -6,7 +6,7 @@ import pytest
 
 from contracts.models import MODEL_CODES, run_versions_model
 from contracts.plugin import current
-from contracts.rules import selected
+from contracts.ruleset import selected
 from contracts.runner import run_rule
 
 SETTINGS = current()

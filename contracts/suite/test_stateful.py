@@ -20,15 +20,15 @@ from hypothesis.errors import Flaky
 from schemathesis.core.failures import FailureGroup
 
 from contracts import checks
-from contracts.conformance import GuardedSession, build_schema
+from contracts.conformance import build_schema
 from contracts.observations import OBSERVED
-from contracts.plugin import current, shared_guard, shared_pacer, shared_registry
+from contracts.plugin import current, phase_session
 from contracts.target import StagingRefusal
 
 SETTINGS = current()
 checks.STATE.update(strict_profile=SETTINGS.strict, strict_spec=SETTINGS.strict_spec)
 schema = build_schema(SETTINGS)
-SESSION = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), SETTINGS.staging)
+SESSION = phase_session()
 FAILURES: list[BaseException] = []
 SCENARIOS = [0]
 MAX_RUNS = 25

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.plugin import current
-from contracts.rules import selected
+from contracts.ruleset import selected
 from contracts.runner import run_rule
 
 SETTINGS = current()
