@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from waitress.server import create_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -16,14 +16,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # the mock logs what matters itself
+        pass
+
+
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> Iterator[str]:
-    """Serve a WSGI app with waitress on a loopback port; yields its base URL."""
-    server = create_server(app, host=host, port=port or free_port(host), threads=threads)
-    thread = threading.Thread(target=server.run, name="mock-server", daemon=True)
+def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve a WSGI app on a loopback port from a thread of this process (werkzeug's threaded server, which
+    stops cleanly); yields its base URL."""
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="mock-server",
+                              daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.effective_port}"
+        yield f"http://{host}:{server.server_port}"
     finally:
-        server.close()
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)

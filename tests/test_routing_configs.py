@@ -164,7 +164,7 @@ def test_concurrent_creates_and_patches_keep_ids_unique_and_versions_contiguous(
     import httpx
 
     per_thread = 12
-    with serve_in_thread(app, threads=8) as url:
+    with serve_in_thread(app) as url:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         created_ids: list[str] = []
         version_numbers: list[int] = []
