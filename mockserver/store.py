@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from .clock import Clock, SystemClock, iso
 from .engines.logindex import LogTable
+from .tables import Table
 from .errors import not_found
 from .ids import IdFactory, sha256_hex
 
@@ -55,6 +57,26 @@ def _public_value(value: Any) -> Any:
     return value
 
 
+class ProjectTable(Table):
+    """`org.projects`, knowing which slugs are taken (a new project's slug is unique in its org)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.slugs: Counter[str] = Counter()
+        super().__init__(*args, **kwargs)
+
+    def _added(self, project: Resource) -> None:
+        if "slug" in project:
+            self.slugs[project["slug"]] += 1
+
+    def _removed(self, projects: list[Resource], replaced: bool) -> None:
+        for project in projects:
+            slug = project.get("slug")
+            if slug in self.slugs:
+                self.slugs[slug] -= 1
+                if self.slugs[slug] <= 0:
+                    del self.slugs[slug]
+
+
 @dataclass
 class Actor:
     """Who is calling: the management key used, and the user it stands for."""
@@ -67,7 +89,7 @@ class Actor:
 class OrgState:
     org: Resource
     members: dict[str, Resource] = field(default_factory=dict)
-    projects: dict[str, Resource] = field(default_factory=dict)
+    projects: ProjectTable = field(default_factory=ProjectTable)
     providers: dict[str, Resource] = field(default_factory=dict)
     api_keys: dict[str, Resource] = field(default_factory=dict)
     management_keys: dict[str, Resource] = field(default_factory=dict)

@@ -38,6 +38,7 @@ from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 from ..clock import UTC, iso, parse_iso
+from ..tables import Table
 from .analytics import SignalRule, WindowCounts, in_window, log_cost, report, report_document, window_counts
 
 Resource = dict[str, Any]
@@ -645,84 +646,32 @@ class _Listing:
 # ── the table ───────────────────────────────────────────────────────────────
 
 
-class LogTable(dict):
+class LogTable(Table):
     """`org.logs`: a dict of log id -> log whose indexes follow every change (see the module doc)."""
 
     _buckets: _Buckets | None = None
     _listing: _Listing | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self.update(*args, **kwargs)
-
-    def __reduce__(self) -> tuple:
-        """Copies and pickles carry the logs; their indexes are built again on first use."""
-        return type(self), (dict(self),)
-
-    # every way a dict can change
-
-    def __setitem__(self, key: str, log: Resource) -> None:
-        old = dict.get(self, key)
-        if old is not None:
-            self._unindex(old, keep_seq=True)
-        dict.__setitem__(self, key, log)
+    def _added(self, log: Resource) -> None:
         if self._buckets is not None:
             self._buckets.add(log)
         if self._listing is not None:
             self._listing.add(log)
 
-    def __delitem__(self, key: str) -> None:
-        log = dict.__getitem__(self, key)
-        dict.__delitem__(self, key)
-        self._unindex(log)
-
-    def _unindex(self, log: Resource, keep_seq: bool = False) -> None:
+    def _removed(self, logs: list[Resource], replaced: bool) -> None:
+        if not dict.__len__(self) and not replaced:  # cleared: rebuild on next use
+            self._buckets = self._listing = None
+            return
         if self._buckets is not None:
-            self._buckets.remove([log], keep_seq)
+            self._buckets.remove(logs, replaced)
         if self._listing is not None:
-            self._listing.remove([log])
-
-    def pop(self, key: str, *default: Any) -> Any:
-        if key in self:
-            log = dict.__getitem__(self, key)
-            del self[key]
-            return log
-        if default:
-            return default[0]
-        raise KeyError(key)
-
-    def popitem(self) -> tuple[str, Resource]:
-        key = next(reversed(self))
-        return key, self.pop(key)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return dict.__getitem__(self, key)
+            self._listing.remove(logs)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         if self._buckets is None and self._listing is None:  # nothing to keep up to date (yet)
             dict.update(self, *args, **kwargs)
             return
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def __ior__(self, other: Any) -> "LogTable":
-        self.update(other)
-        return self
-
-    def clear(self) -> None:
-        dict.clear(self)
-        self._buckets = self._listing = None
-
-    def remove_many(self, keys: Iterable[str]) -> None:
-        """Delete many logs at once (a project delete): each index bucket or list they leave is
-        adjusted once, not once per log."""
-        gone = [dict.pop(self, key) for key in keys]
-        if self._buckets is not None:
-            self._buckets.remove(gone)
-        if self._listing is not None:
-            self._listing.remove(gone)
+        super().update(*args, **kwargs)
 
     # the indexes, built on first use
 

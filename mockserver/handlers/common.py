@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from ..clock import as_utc, iso
@@ -25,7 +26,7 @@ def patch(resource: Resource, body: dict[str, Any], fields: dict[str, str]) -> d
     return diff(before, resource, fields.values())
 
 
-def unique_slug(base: str, taken: set[str]) -> str:
+def unique_slug(base: str, taken: Container[str]) -> str:
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1

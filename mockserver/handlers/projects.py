@@ -24,7 +24,7 @@ def new_project(org: OrgState, world, name: str, settings: dict | None = None, c
     project = {
         "id": world.new_id("proj"),
         "name": name,
-        "slug": unique_slug(slugify(name), {p["slug"] for p in org.projects.values()}),
+        "slug": unique_slug(slugify(name), org.projects.slugs),
         "settings": {**DEFAULT_SETTINGS, **(settings or {})},
         "created_at": created_at or world.now_iso(),
     }
