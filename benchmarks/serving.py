@@ -39,11 +39,19 @@ TOKEN = "mlx_mgmt_serving_benchmark"
 MOCK = [sys.executable, "-m", "mockserver.cli", "serve", "--token", TOKEN, "--seed", "1",
         "--anchor", "2026-11-01T00:00:00Z"]
 POST_SCRIPT = """
-counter = 0
+-- Requests are formatted once, up front: building one per call would load the load generator itself.
+local requests = {}
+local count = 20000
+local n = 0
+init = function(args)
+  for i = 1, count do
+    local body = '{"name":"Benchmark project ' .. i .. '"}'
+    requests[i] = wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %s"}, body)
+  end
+end
 request = function()
-  counter = counter + 1
-  local body = '{"name":"Benchmark project ' .. counter .. '"}'
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %s"}, body)
+  n = n %% count + 1
+  return requests[n]
 end
 """
 
@@ -95,14 +103,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--no-prism", action="store_true", help="leave Prism out")
+    parser.add_argument("--threads", type=int, help="the mock's --threads (default: its own default)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: `apt-get install wrk` (Debian's package), then run this again.")
         return 2
 
     with ExitStack() as stack:
-        targets = {"mock": stack.enter_context(serve_mock()),
-                   "mock-unchecked": stack.enter_context(serve_mock("--no-validate"))}
+        threads = ("--threads", str(args.threads)) if args.threads else ()
+        targets = {"mock": stack.enter_context(serve_mock(*threads)),
+                   "mock-unchecked": stack.enter_context(serve_mock("--no-validate", *threads))}
         prism = None if args.no_prism else stack.enter_context(serve_prism())
         if prism is None:
             print("Prism 5.16 is not available (needs node and npm); comparing the mock with itself unvalidated.")

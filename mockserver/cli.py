@@ -53,7 +53,7 @@ def main() -> None:
 @click.option("--no-validate-responses", is_flag=True, help="Skip validating responses against the spec.")
 @click.option("--no-validate", is_flag=True, help="Skip validating requests and responses (for measurements: "
               "invalid input then reaches the handlers).")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1),
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(min=1),
               help="Threads answering requests (a slow request, e.g. a delayed one, holds one).")
 @click.option("--server", "server_name", type=click.Choice(SERVERS), default="auto", show_default=True,
               help="HTTP server: granian (fast, forks one worker) or waitress (pure Python); auto picks granian "

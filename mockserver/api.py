@@ -1,0 +1,173 @@
+"""The API under `/api/manage/v1`: a WSGI app that the spec routes, that authenticates, validates,
+calls one handler per operation and validates the answer.
+
+It runs in front of the Flask app (which serves everything else: the spec document, the index and
+its own error pages) as WSGI middleware. Flask's per-request machinery — request and application
+contexts, URL map, session, hooks — costs about 70 µs a request, more than routing, validation and
+a typical handler together; the API needs none of it, so its requests go through werkzeug's
+`Request`/`Response` directly. CORS for it comes from flask-cors' own header logic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+import orjson
+from flask_cors.core import get_cors_headers
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
+
+from .compiled import MISSING, CompiledSpec, Operation, Rejected, oracle_misreads, unmarshal_formats
+from .errors import ApiError, Invalid, MethodNotAllowed, MockBug, NotFound, PayloadTooLarge, Unauthorized
+from .registry import Call
+from .services import MockConfig, Services
+from .spec import BASE_PATH
+from .store import Actor, OrgState
+from .validation import Oracle
+
+log = logging.getLogger("modelux.mock")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ApiRequest(Request):
+    max_content_length = MAX_BODY_BYTES
+
+
+def encode(payload: Any) -> bytes:
+    """JSON bytes of an answer: orjson, or the standard library for what orjson refuses (ints beyond 64 bits)."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    response = Response(encode(payload), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.status, error.envelope(), error.headers)
+
+
+def internal_error() -> Response:
+    # No exception name or trace in the answer: they are in the mock's log.
+    return json_response(500, {"error": "internal error in the mock (details are in its log)",
+                               "code": "internal_error"})
+
+
+class Api:
+    """WSGI middleware: requests under the base path are answered here, the rest by `fallback`."""
+
+    def __init__(self, fallback: Callable, compiled: CompiledSpec, oracle: Oracle, services: Services,
+                 config: MockConfig, handlers: dict[str, Callable[[Call], tuple[int, Any]]], cors_options: Any):
+        self.fallback = fallback
+        self.compiled = compiled
+        self.oracle = oracle
+        self.services = services
+        self.config = config
+        self.handlers = handlers
+        self.cors_options = cors_options
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not (path == BASE_PATH or path.startswith(BASE_PATH + "/")):
+            return self.fallback(environ, start_response)
+        request = ApiRequest(environ)
+        try:
+            response = self.dispatch(request)
+        except ApiError as error:
+            response = error_response(error)
+        except RequestEntityTooLarge:
+            response = error_response(PayloadTooLarge(f"request body exceeds {MAX_BODY_BYTES} bytes"))
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = internal_error()
+        if "HTTP_ORIGIN" in environ:
+            for name, value in get_cors_headers(self.cors_options, request.headers, request.method).items():
+                response.headers[name] = value
+        return response(environ, start_response)
+
+    # ── one request ─────────────────────────────────────────────────────
+
+    def dispatch(self, request: Request) -> Response:
+        method = request.method.lower()
+        found = self.compiled.resource(request.path)
+        if found is None:
+            raise NotFound(f"no such endpoint: {request.path}", code="route_not_found")
+        template, path_vars = found
+        if method == "options":
+            return Response(status=204, headers={"Allow": ", ".join(self.compiled.allowed_methods(template))})
+        op = self.compiled.operations.get((template, "get" if method == "head" else method))
+        if op is None:
+            allowed = ", ".join(self.compiled.allowed_methods(template))
+            raise MethodNotAllowed(f"method {method.upper()} is not allowed on {template}; allowed: {allowed}",
+                                   headers={"Allow": allowed})
+        org, actor = (None, None) if op.public else authenticate(self.services, request)
+        body = parse_body(op, request)
+        path, query, value = self.read(op, request, path_vars, body)
+        call = Call(world=self.services.world, org=org, actor=actor,  # type: ignore[arg-type]
+                    path={**path_vars, **path}, query=query, body=value, services=self.services)
+        # The answer is built while the lock is held: what it shows is one consistent state of the world.
+        with self.services.world.lock:
+            status, payload = self.handlers[op.operation_id](call)
+            response = Response(encode(payload), status=status, mimetype="application/json")
+            if self.config.validate_responses and not op.response_accepted(status, payload):
+                problems = self.oracle.response_problems(request, response, as_get=method == "head")
+                if problems:
+                    log.error("response of %s violates the spec: %s", op.operation_id, problems)
+                    raise MockBug(f"mock bug: {op.operation_id} answered {status} violating the spec: {problems}")
+        return response
+
+    def read(self, op: Operation, request: Request, path_vars: dict[str, str], body: Any) -> tuple[dict, dict, Any]:
+        """Path values, query values and body as the handler sees them; a 400 naming the field otherwise."""
+        try:
+            return op.read_request(path_vars, request.args, body, self.config.validate_requests)
+        except Rejected:
+            if oracle_misreads(request.path):
+                raise Invalid(op.explain(path_vars, request.args, body), code="validation_failed")
+            message, path, query, _ = self.oracle.unmarshal_request(request, as_get=request.method == "HEAD")
+            if message:
+                raise Invalid(message, code="validation_failed")
+            log.debug("%s: the oracle accepts a request the compiled validators reject", op.operation_id)
+            return path, query, None if body is MISSING else unmarshal_formats(op.body_schema, body)
+
+
+def authenticate(services: Services, request: Request) -> tuple[OrgState, Actor]:
+    header = request.headers.get("Authorization")
+    if not header:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <management key>'",
+                           code="missing_credentials")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("malformed Authorization header; expected 'Bearer <management key>'",
+                           code="invalid_credentials")
+    found = services.world.authenticate(token)
+    if found is None:
+        raise Unauthorized("unknown or revoked management key", code="invalid_credentials")
+    org, key = found
+    return org, Actor(id=key["id"], email=key.get("_email"))
+
+
+def parse_body(op: Operation, request: Request) -> Any:
+    """The JSON body (MISSING when none was sent); wrong media types and broken JSON are 400s here."""
+    if op.body is None:
+        return MISSING
+    raw = request.get_data(cache=True)
+    if not raw:
+        if op.body_required:
+            raise Invalid("request body is required (a JSON object)", code="missing_body")
+        return MISSING
+    if request.mimetype != "application/json":
+        raise Invalid(f"unsupported Content-Type '{request.content_type or ''}'; send application/json",
+                      code="unsupported_media_type")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(f"malformed JSON body: {exc}", code="malformed_json")
