@@ -4,7 +4,8 @@ Prints each variant's throughput and its ratio to the fastest, side by side. Var
   validated      request + response validated against the effective spec (the default)
   requests-only  request validated, response validation off (--no-validate-responses)
   handler-only   the handler called directly with pre-parsed input (no HTTP, no validation)
-Run: .venv/bin/python benchmarks/validation.py [--requests N] [--http]
+In process (Flask's test client), so it isolates what validation costs; benchmarks/serving.py measures
+the same over real HTTP against Prism. Run: .venv/bin/python benchmarks/validation.py [--requests N]
 """
 
 from __future__ import annotations
@@ -35,28 +36,13 @@ def workload(client, n: int) -> None:
             client.get(f"{API}/webhooks/event-types")
 
 
-def run_app(n: int, validate: bool, http: bool) -> float:
+def run_app(n: int, validate: bool) -> float:
     config = MockConfig(token=TOKEN, seed=1, start_workers=False, validate_responses=validate)
     services = Services.build(config)
     app = create_app(config, services)
+    client = app.test_client()
     start = time.perf_counter()
-    if http:
-        import httpx
-
-        from mockserver.testing import serve_in_thread
-
-        with serve_in_thread(app) as url, httpx.Client(base_url=url) as raw:
-            class Adapter:
-                def post(self, path, json=None, headers=None):
-                    return raw.post(path, json=json, headers=headers)
-
-                def get(self, path, query_string=None, headers=None):
-                    return raw.get(path, params=query_string, headers=headers)
-
-            start = time.perf_counter()
-            workload(Adapter(), n)
-    else:
-        workload(app.test_client(), n)
+    workload(client, n)
     return n / (time.perf_counter() - start)
 
 
@@ -88,16 +74,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--http", action="store_true", help="go through waitress on loopback instead of the test client")
     args = parser.parse_args()
     results = {
-        "validated": statistics.median(run_app(args.requests, True, args.http) for _ in range(args.repeat)),
-        "requests-only": statistics.median(run_app(args.requests, False, args.http) for _ in range(args.repeat)),
+        "validated": statistics.median(run_app(args.requests, True) for _ in range(args.repeat)),
+        "requests-only": statistics.median(run_app(args.requests, False) for _ in range(args.repeat)),
         "handler-only": statistics.median(run_handlers(args.requests) for _ in range(args.repeat)),
     }
     fastest = max(results.values())
-    transport = "waitress over loopback" if args.http else "Flask test client"
-    print(f"{args.requests} requests x {args.repeat} runs (median), {transport}")
+    print(f"{args.requests} requests x {args.repeat} runs (median), Flask test client")
     print(f"{'variant':<15}{'req/s':>10}{'vs fastest':>12}{'vs validated':>14}")
     for name, rate in results.items():
         print(f"{name:<15}{rate:>10.0f}{rate / fastest:>11.2f}x{rate / results['validated']:>13.2f}x")
