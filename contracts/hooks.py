@@ -6,18 +6,9 @@ and by the contract suite.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import schemathesis
 
-
-def parse_moment(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+from modelux_spec import read_timestamp
 
 
 @schemathesis.hook("filter_body").apply_to(operation_id="createSimulation")
@@ -25,7 +16,7 @@ def window_in_order(context, body):
     """A simulation window runs forwards: window_start <= window_end (compared as instants)."""
     if not isinstance(body, dict):
         return True
-    start, end = parse_moment(body.get("window_start")), parse_moment(body.get("window_end"))
-    if start is None or end is None or (start.tzinfo is None) != (end.tzinfo is None):
+    start, end = read_timestamp(body.get("window_start")), read_timestamp(body.get("window_end"))
+    if start is None or end is None:
         return True
     return start <= end

@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from .hooks import parse_moment
+from modelux_spec import read_timestamp
 from .settings import SOURCES
 from .specs import operation_index
 from .target import DELETIONS, Answer
@@ -338,7 +338,7 @@ def same_value(name: str, a: Any, b: Any) -> bool:
     if a == b:
         return True
     if name in TIMESTAMPS or name.endswith("_at"):
-        ma, mb = parse_moment(a), parse_moment(b)
+        ma, mb = read_timestamp(a), read_timestamp(b)
         return ma is not None and mb is not None and ma.tzinfo is not None and mb.tzinfo is not None and ma == mb
     return False
 

@@ -175,7 +175,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         SETTINGS = _settings_from_options(config)
         if not SETTINGS.base_url:
-            from .embedded import new_token, serve_embedded
+            from mockserver.testing import new_token, serve_embedded
 
             embedded = stack.enter_context(serve_embedded(token=SETTINGS.token or new_token()))
             SETTINGS.base_url, SETTINGS.token, SETTINGS.embedded = embedded.base_url, embedded.token, True

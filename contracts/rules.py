@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NoReturn
 
-from .hooks import parse_moment
+from modelux_spec import read_timestamp
 from .settings import SOURCES, RunSettings
 from .specs import operation_index
 from .target import Reply, Target, dumps, is_loopback
@@ -1287,7 +1287,7 @@ def _window_with_traffic(logs: list[dict[str, Any]]) -> tuple[datetime, datetime
     """A window (start, end] holding some of the logs and, when they span time, not all: from the middle of a gap of
     at least two seconds near the median (else an hour before the oldest) to an hour after the newest. None without
     timestamps."""
-    stamped = [(parse_moment(log.get("timestamp")), log) for log in logs]
+    stamped = [(read_timestamp(log.get("timestamp")), log) for log in logs]
     stamped = sorted(((m, log) for m, log in stamped if m is not None and m.tzinfo is not None),
                      key=lambda pair: pair[0])
     if not stamped:
@@ -1707,7 +1707,7 @@ def passed_threshold_announced(ctx: RuleContext) -> None:
     project_id = _project_with_logs(ctx)
     month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     spent = [log for log in ctx.logs(projectId=project_id)
-             if (parse_moment(log.get("timestamp")) or month) > month and float(log.get("cost_usd") or 0) > 0]
+             if (read_timestamp(log.get("timestamp")) or month) > month and float(log.get("cost_usd") or 0) > 0]
     if not spent:
         ctx.skip(f"project {project_id} has no spend this month, so no threshold can have been passed")
     _, channel = _channel_hook(ctx, project_id, "budget", "budget.threshold_reached")

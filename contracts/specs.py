@@ -14,8 +14,8 @@ from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.errata import ERRATA
-from mockserver.spec import BASE_PATH, effective_spec, operations, pristine_spec
+from modelux_spec import ERRATA
+from modelux_spec import BASE_PATH, effective_spec, operations, pristine_spec
 
 __all__ = ["BASE_PATH", "SpecGap", "gap_table", "load_spec", "OperationIndex", "operation_index"]
 
@@ -38,7 +38,7 @@ def gap_table() -> dict[tuple[str, str], SpecGap]:
     """(operationId, status) -> the gap erratum that documents it.
 
     Computed by applying each `gap` erratum alone to the pristine document and diffing the
-    documented statuses, so the table follows `mockserver/errata.py` as it changes.
+    documented statuses, so the table follows `modelux_spec.errata` as it changes.
     """
     pristine = {op["operationId"]: set(op["responses"]) for _, _, op in operations(pristine_spec())}
     table: dict[tuple[str, str], SpecGap] = {}

@@ -23,7 +23,7 @@ from .compiled import MISSING, CompiledSpec, Operation, Rejected, oracle_misread
 from .errors import ApiError, Invalid, MethodNotAllowed, MockBug, NotFound, PayloadTooLarge, Unauthorized
 from .registry import Call
 from .services import MockConfig, Services
-from .spec import BASE_PATH
+from modelux_spec import BASE_PATH
 from .store import Actor, OrgState
 from .validation import Oracle
 

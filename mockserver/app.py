@@ -20,7 +20,7 @@ from .compiled import CompiledSpec
 from .errors import MethodNotAllowed, NotFound, PayloadTooLarge
 from .registry import load_handlers
 from .services import MockConfig, Services
-from .spec import BASE_PATH, effective_spec
+from modelux_spec import BASE_PATH, effective_spec
 from .validation import Oracle
 
 CORS_OPTIONS = dict(allow_headers=["Authorization", "Content-Type"], expose_headers=["Allow", "Retry-After"],

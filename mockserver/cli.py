@@ -117,7 +117,7 @@ def export(seed, anchor, scale, token, output) -> None:
 @main.command()
 def errata() -> None:
     """Print the errata list (the source of spec/ERRATA.md)."""
-    from .errata import errata_markdown
+    from modelux_spec import errata_markdown
 
     click.echo(errata_markdown(), nl=False)
 

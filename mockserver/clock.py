@@ -6,7 +6,11 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from modelux_spec.timestamps import format_timestamp as iso
+from modelux_spec.timestamps import parse_timestamp as parse_iso
+
 UTC = timezone.utc
+__all__ = ["Clock", "ManualClock", "SystemClock", "UTC", "as_utc", "iso", "parse_iso"]
 
 
 class Clock(Protocol):
@@ -37,22 +41,6 @@ class ManualClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = when.astimezone(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 UTC with millisecond precision and a `Z`."""
-    if moment is None:
-        return None
-    m = moment.astimezone(UTC)
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
-            f"{m.microsecond // 1000:03d}Z")
-
-
-def parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 import jsonschema_rs
 
-from .spec import BASE_PATH, HTTP_METHODS, operations, resolve
+from modelux_spec import BASE_PATH, HTTP_METHODS, operations, resolve
 
 Spec = dict[str, Any]
 MISSING = object()

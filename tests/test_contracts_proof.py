@@ -30,7 +30,7 @@ import httpx
 import pytest
 from tests.broken_variants import PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant
 
-from contracts.embedded import serve_embedded
+from mockserver.testing import serve_embedded
 from contracts.observations import Observations
 from contracts.oracles import ORACLES
 from contracts.receiver import Receiver

@@ -27,7 +27,7 @@ from mockserver.engines import catalogue
 from mockserver.engines.routing import RouteRequest, route
 from mockserver.engines.simulations import select_logs
 from mockserver.engines.webhooks import is_due
-from mockserver.errata import EVENT_TYPES
+from modelux_spec import EVENT_TYPES
 from mockserver.services import MockConfig, Services
 
 ANCHOR = "2026-11-02T12:00:00.000Z"

@@ -23,7 +23,7 @@ from mockserver.engines.routing import (
     route,
     validate_policy,
 )
-from mockserver.errata import POLICIES, RULE_PATTERN
+from modelux_spec.vocabulary import POLICIES, RULE_PATTERN
 
 KNOWN = [m.name for m in catalogue.MODELS]
 UNKNOWN = ["acme-llm-7b", "llama-4-scout", "gpt-5-preview"]

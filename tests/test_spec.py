@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from mockserver.errata import ERRATA, EVENT_TYPES
+from modelux_spec import ERRATA, EVENT_TYPES
 from mockserver.registry import load_handlers
-from mockserver.spec import effective_spec, operation_ids, operations, pristine_spec, resolve
+from modelux_spec import effective_spec, operation_ids, operations, pristine_spec, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = ROOT.parent / "shared" / "spec" / "openapi.yaml"
@@ -76,7 +76,7 @@ def test_pristine_spec_lacks_the_400_that_errata_add():
 
 
 def test_errata_document_is_generated_from_the_list():
-    from mockserver.errata import errata_markdown
+    from modelux_spec import errata_markdown
 
     assert (ROOT / "spec" / "ERRATA.md").read_text() == errata_markdown()
 

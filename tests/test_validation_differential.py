@@ -34,7 +34,7 @@ from werkzeug.wrappers import Request, Response
 from mockserver.app import create_app, served_spec
 from mockserver.compiled import MISSING, Rejected, oracle_misreads
 from mockserver.services import MockConfig, Services
-from mockserver.spec import BASE_PATH, resolve
+from modelux_spec import BASE_PATH, resolve
 
 TOKEN = "mlx_mgmt_differential_0123456789"
 EXAMPLES = int(os.environ.get("MODELUX_DIFFERENTIAL_EXAMPLES", "12"))

@@ -24,7 +24,7 @@ from mockserver.app import create_app
 from mockserver.clock import ManualClock, parse_iso
 from mockserver.engines import webhooks as engine
 from mockserver.engines.webhooks import EVENT_TYPE_DESCRIPTIONS, DeliveryPolicy, WebhookEngine
-from mockserver.errata import EVENT_TYPES
+from modelux_spec import EVENT_TYPES
 from mockserver.handlers.logs import ingest_logs
 from mockserver.ids import IdFactory
 from mockserver.services import MockConfig, Services, bootstrap_org

@@ -24,7 +24,7 @@ from typing import Any, Callable, Union
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from ..errata import POLICIES, POLICY_CONFIG_SCHEMAS
+from modelux_spec import POLICIES, POLICY_CONFIG_SCHEMAS
 from . import catalogue
 
 MAX_DEPTH = 5  # "@slug" references followed at most this deep (catches reference cycles)

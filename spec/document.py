@@ -1,9 +1,7 @@
-"""The contract: the pristine OpenAPI file and the one effective spec built from it.
+"""The pristine OpenAPI document, and how to walk it.
 
-`spec/openapi.yaml` stays byte-identical to the upstream document. Every correction is an
-erratum applied in code (see `errata.py`), so the effective spec is reproducible and each
-change carries its reason. The mock, the contract suite and the tests all read
-`effective_spec()`; `pristine_spec()` exists for `--strict-spec` runs.
+`openapi.yaml` beside this module stays byte-identical to the upstream document; every
+correction is an erratum (`errata.py`).
 """
 
 from __future__ import annotations
@@ -20,17 +18,13 @@ BASE_PATH = "/api/manage/v1"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+Spec = dict[str, Any]
+
+
 def spec_path() -> Path:
     """Where the pristine document lives (overridable for a curated copy)."""
     override = os.environ.get("MODELUX_SPEC")
-    if override:
-        return Path(override)
-    beside = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
-    if beside.exists():  # a checkout or an editable install
-        return beside
-    from importlib.resources import files
-
-    return Path(str(files("modelux_spec") / "openapi.yaml"))  # an installed wheel
+    return Path(override) if override else Path(__file__).resolve().parent / "openapi.yaml"
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,18 +36,6 @@ def _load(path: str) -> dict[str, Any]:
 def pristine_spec() -> dict[str, Any]:
     """A fresh copy of the upstream document, untouched."""
     return copy.deepcopy(_load(str(spec_path())))
-
-
-@functools.lru_cache(maxsize=1)
-def _effective() -> dict[str, Any]:
-    from .errata import apply_errata
-
-    return apply_errata(pristine_spec())
-
-
-def effective_spec() -> dict[str, Any]:
-    """A fresh copy of the pristine document with every erratum applied."""
-    return copy.deepcopy(_effective())
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
