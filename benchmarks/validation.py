@@ -15,9 +15,10 @@ import statistics
 import time
 
 from mockserver.app import create_app
-from mockserver.registry import Call, load_handlers
+from mockserver.handlers import load_handlers
+from mockserver.registry import Call
 from mockserver.services import MockConfig, Services
-from mockserver.store import Actor
+from mockserver.domain.world import Actor
 
 TOKEN = "mlx_mgmt_bench"
 API = "/api/manage/v1"

@@ -24,7 +24,7 @@ from .errors import ApiError, Invalid, MethodNotAllowed, MockBug, NotFound, Payl
 from .registry import Call
 from .services import MockConfig, Services
 from modelux_spec import BASE_PATH
-from .store import Actor, OrgState
+from .domain.world import Actor, OrgState
 from .validation import Oracle
 
 log = logging.getLogger("modelux.mock")
@@ -112,7 +112,7 @@ class Api:
         body = parse_body(op, request)
         path, query, value = self.read(op, request, path_vars, body)
         call = Call(world=self.services.world, org=org, actor=actor,  # type: ignore[arg-type]
-                    path={**path_vars, **path}, query=query, body=value, services=self.services)
+                    path={**path_vars, **path}, query=query, body=value, runtime=self.services)
         # The answer is built while the lock is held: what it shows is one consistent state of the world.
         with self.services.world.lock:
             status, payload = self.handlers[op.operation_id](call)

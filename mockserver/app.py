@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from .api import MAX_BODY_BYTES, Api, encode, error_response, internal_error, json_response, log
 from .compiled import CompiledSpec
 from .errors import MethodNotAllowed, NotFound, PayloadTooLarge
-from .registry import load_handlers
+from .handlers import load_handlers
 from .services import MockConfig, Services
 from modelux_spec import BASE_PATH, effective_spec
 from .validation import Oracle

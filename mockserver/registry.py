@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .store import Actor, OrgState, World
+from .domain.context import Context, Runtime
+from .domain.world import Actor, OrgState, World
 
 Reply = tuple[int, Any]
 
 
 @dataclass
 class Call:
-    """One validated request, as a handler sees it: no Flask, plain values."""
+    """One validated request, as a handler sees it: no HTTP, plain values."""
 
     world: World
     org: OrgState
@@ -20,7 +21,14 @@ class Call:
     path: dict[str, Any] = field(default_factory=dict)
     query: dict[str, Any] = field(default_factory=dict)
     body: Any = None
-    services: Any = None
+    runtime: Runtime | None = None
+
+    @property
+    def ctx(self) -> Context:
+        """The domain's view of this call: who acts, in which organization, with which engines."""
+        if self.runtime is None:
+            return Context(self.world, self.org, self.actor)
+        return Context(self.world, self.org, self.actor, self.runtime)
 
 
 Handler = Callable[[Call], Reply]
@@ -48,9 +56,3 @@ def created(data: Any) -> Reply:
 
 def deleted(ident: str) -> Reply:
     return 200, {"data": {"id": ident, "deleted": True}}
-
-
-def load_handlers() -> dict[str, Handler]:
-    from . import handlers  # noqa: F401  (importing registers every handler)
-
-    return HANDLERS

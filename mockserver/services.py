@@ -1,24 +1,21 @@
-"""What a running mock is made of: its configuration, its world, its background workers."""
+"""What a running mock is made of: its configuration, its world, its background workers.
+
+`Services` is the domain's runtime (`domain.context.Runtime`): workflows queue deliveries and kick
+simulations through it.
+"""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock, SystemClock
+from .domain.orgs import bootstrap_org
+from .domain.routing_configs import resolver
+from .domain.world import OrgState, Resource, World
 from .engines.simulations import SimulationRunner
 from .engines.webhooks import DeliveryPolicy, WebhookEngine
 from .ids import IdFactory
-from .store import OrgState, World
-
-
-def resolver(org: OrgState, project_id: str | None):
-    from .handlers.routing import resolver as project_resolver
-
-    if project_id is None:
-        return lambda slug: None
-    return project_resolver(org, project_id)
 
 
 @dataclass
@@ -83,31 +80,20 @@ class Services:
             self.simulations.stop()
             self.started = False
 
+    # ── the domain's runtime ────────────────────────────────────────────
 
-def slugify(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug or "untitled"
+    @property
+    def proxy_unreachable(self) -> bool:
+        return self.config.proxy_unreachable
 
+    def enqueue_webhook(self, org: OrgState, endpoint: Resource, event_type: str, data: dict[str, Any]) -> Resource:
+        return self.webhooks.enqueue(org, endpoint, event_type, data)
 
-def bootstrap_org(world: World, name: str, token: str | None = None, owner_email: str = "owner@example.com",
-                  owner_name: str = "Org Owner") -> tuple[OrgState, str]:
-    """An organization with one owner and one management key (the given token, or a new one)."""
-    now = world.now_iso()
-    org = world.add_org({
-        "id": world.new_id("org"),
-        "name": name,
-        "slug": slugify(name),
-        "plan": "pro",
-        "billing_email": owner_email,
-        "created_at": now,
-    })
-    user_id = world.new_id("user")
-    org.members[user_id] = {
-        "user_id": user_id,
-        "role": "owner",
-        "created_at": now,
-        "user": {"id": user_id, "name": owner_name, "email": owner_email, "image": None},
-    }
-    key, plaintext = world.add_management_key(org, "Bootstrap key", plaintext=token)
-    key["_email"] = owner_email
-    return org, plaintext
+    def replay_delivery(self, delivery: Resource) -> None:
+        self.webhooks.replay(delivery)
+
+    def wake_webhooks(self) -> None:
+        self.webhooks.wake()
+
+    def kick_simulations(self) -> None:
+        self.simulations.kick()

@@ -24,10 +24,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .app import create_app
 from .engines.routing import RouteRequest
-from .handlers.logs import ingest_logs, routed_log
-from .handlers.projects import new_project
-from .handlers.routing import new_routing_config
-from .services import MockConfig, Services, bootstrap_org
+from .domain.logs import ingest_logs, routed_log
+from .domain.projects import new_project
+from .domain.routing_configs import new_routing_config
+from .domain.orgs import bootstrap_org
+from .services import MockConfig, Services
 
 __all__ = ["EmbeddedTarget", "build_app", "free_port", "new_token", "seed_world", "serve_embedded",
            "serve_in_thread"]

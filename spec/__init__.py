@@ -15,7 +15,7 @@ from typing import Any
 from .document import BASE_PATH, HTTP_METHODS, Spec, operations, operation_ids, pristine_spec, resolve, spec_path
 from .errata import ERRATA, Erratum, apply_errata, errata_markdown
 from .timestamps import format_timestamp, parse_timestamp, read_timestamp
-from .vocabulary import EVENT_TYPES, POLICIES, POLICY_CONFIG_SCHEMAS
+from .vocabulary import EVENT_ENVELOPE, EVENT_TYPES, EVENTS, POLICIES, POLICY_CONFIG_SCHEMAS, EventType, event_schema
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,7 +29,7 @@ def effective_spec() -> Spec:
 
 
 __all__ = [
-    "BASE_PATH", "EVENT_TYPES", "ERRATA", "Erratum", "HTTP_METHODS", "POLICIES", "POLICY_CONFIG_SCHEMAS", "Spec",
+    "BASE_PATH", "EVENT_ENVELOPE", "EVENTS", "EVENT_TYPES", "EventType", "event_schema", "ERRATA", "Erratum", "HTTP_METHODS", "POLICIES", "POLICY_CONFIG_SCHEMAS", "Spec",
     "apply_errata", "effective_spec", "errata_markdown", "format_timestamp", "operation_ids", "operations",
     "parse_timestamp", "pristine_spec", "read_timestamp", "resolve", "spec_path",
 ]

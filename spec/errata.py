@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .document import HTTP_METHODS, Spec, resolve
-from .vocabulary import EVENT_TYPES, MONEY_PATTERN, POLICIES, POLICY_CONFIG_SCHEMAS
+from .vocabulary import EVENT_TYPES, EVENTS, MONEY_PATTERN, POLICIES, POLICY_CONFIG_SCHEMAS
 
 @dataclass(frozen=True)
 class Erratum:
@@ -260,8 +260,9 @@ def _policy_configs(spec: Spec) -> None:
         schema["properties"][policy_key]["enum"] = list(POLICIES)
         variants = _policy_variants(policy_key, config_key)
         if operation_id == "updateRoutingConfig":
-            # A version is policy + config together, so a PATCH changes both or neither.
-            variants.append({"properties": {policy_key: ABSENT, config_key: ABSENT}})
+            # Either alone is valid (the spec makes every field optional): the server checks it against the
+            # config's current policy or config, which no schema can see.
+            variants.append({"not": {"required": [policy_key, config_key]}})
         schema.setdefault("allOf", []).append({"oneOf": variants})
 
 
@@ -327,6 +328,19 @@ def _simulation_filter(spec: Spec) -> None:
             "routing_config_name": {"type": "string"},
             "tags": {"type": "object", "additionalProperties": {"type": "string"}},
         },
+    })
+
+
+def _event_payloads(spec: Spec) -> None:
+    payload = spec["components"]["schemas"]["WebhookDelivery"]["properties"]["payload"]
+    payload.update({
+        "description": "The event that was delivered: the JSON document POSTed to the endpoint, signed with "
+                       "`X-Modelux-Signature` (hex HMAC-SHA256 of the raw body with the endpoint's signing secret). "
+                       "`x-modelux-event-data` documents the `data` of each event type this mock emits.",
+        "required": ["id", "type", "created_at", "data"],
+        "properties": {"id": {"type": "string"}, "type": {"type": "string"},
+                       "created_at": {"type": "string", "format": "date-time"}, "data": {"type": "object"}},
+        "x-modelux-event-data": {name: event.data for name, event in EVENTS.items()},
     })
 
 
@@ -408,10 +422,10 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E11",
         "constraint",
-        "`policy` is one of the documented policies and `config` has that policy's shape; "
-        "PATCH sends `policy` and `config` together",
+        "`policy` is one of the documented policies and `config` has that policy's shape whenever both are sent",
         "Docs give each policy's config shape; invalid config must be a 400 (spec: dry-run validates "
-        "locally). A version holds policy and config together, so changing one alone is ambiguous.",
+        "locally). A PATCH may send `config` alone or `policy` alone, as the upstream spec allows: the "
+        "server checks it against the config's current policy or config (see DECISIONS.md).",
         _policy_configs,
     ),
     Erratum(
@@ -461,6 +475,15 @@ ERRATA: tuple[Erratum, ...] = (
         "`user_id`, versions by number, logs only come from listings: without links, tools infer "
         "wrong identifiers or never reach these operations. (No link leads to `DELETE /orgs/{id}`.)",
         _links,
+    ),
+    Erratum(
+        "E18",
+        "constraint",
+        "A delivery's `payload` is the event envelope `{id, type, created_at, data}`; each type's `data` is "
+        "documented",
+        "Docs: a delivery POSTs a JSON envelope `{id, type, created_at, data}`. The shape of `data` per event "
+        "type is this mock's (`x-modelux-event-data`, an annotation no validator enforces on other servers).",
+        _event_payloads,
     ),
     Erratum(
         "N1",

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from mockserver.errors import Invalid, NotFound
-from mockserver.registry import Call, deleted, load_handlers, ok
-from mockserver.store import public
+from mockserver.handlers import load_handlers
+from mockserver.registry import Call, deleted, ok
+from mockserver.domain.world import public
 
 Handler = Callable[[Call], tuple[int, Any]]
 
@@ -163,7 +164,7 @@ def _patch_without_version(call: Call, original: Handler):
 
 
 def _every_patch_bumps(call: Call, original: Handler):
-    from mockserver.handlers.routing import add_version
+    from mockserver.domain.routing_configs import add_version
 
     record = call.org.get("routing_configs", call.path["id"])
     before = record["version"]
@@ -503,7 +504,7 @@ def _single_fixed(policy: str, config: dict) -> dict | None:
 
 def _replay_single_only(call: Call, original: Handler):
     """Replay evaluates a `single` config; any other policy gets the log's own decision."""
-    from mockserver.handlers.logs import current_config_for
+    from mockserver.domain.logs import current_config_for
 
     log = call.org.get("logs", call.path["id"])
     config = current_config_for(call.org, log)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mockserver.clock import iso, parse_iso
 from mockserver.engines.analytics import decisions_summary, report
 from mockserver.engines.routing import RouteRequest
-from mockserver.handlers.logs import ingest_logs, routed_log
+from mockserver.domain.logs import ingest_logs, routed_log
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 PROVIDERS = ["openai", "anthropic", "google", None]

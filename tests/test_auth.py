@@ -6,7 +6,7 @@ import pytest
 
 from mockserver.app import create_app
 from mockserver.ids import sha256_hex
-from mockserver.services import bootstrap_org
+from mockserver.domain.orgs import bootstrap_org
 from tests.conftest import TOKEN, Api
 
 

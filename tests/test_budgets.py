@@ -11,7 +11,7 @@ import pytest
 
 from mockserver.clock import iso
 from mockserver.engines.budgets import counts_toward, crossed_thresholds, current_spend, evaluate, period_bounds
-from mockserver.handlers.logs import ingest_logs
+from mockserver.domain.logs import ingest_logs
 
 UTC = timezone.utc
 

@@ -283,7 +283,7 @@ def test_budgets_past_their_caps_have_the_matching_events(seeded):
                 assert Decimal(details["spend_usd"]) >= Decimal(details["amount_usd"])
     # Evaluating again now changes nothing: the seeded history is what the engine would have recorded.
     before = len(seeded.org.budget_events)
-    from mockserver.handlers.budgets import evaluate_all
+    from mockserver.domain.budgets import evaluate_all
     evaluate_all(seeded.world, seeded.org)
     assert len(seeded.org.budget_events) == before
 

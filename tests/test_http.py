@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mockserver.app import MAX_BODY_BYTES, create_app
-from mockserver.registry import load_handlers
+from mockserver.handlers import load_handlers
 
 
 def assert_envelope(response, status, code=None):

@@ -20,7 +20,7 @@ from mockserver.engines.budgets import current_spend
 from mockserver.engines.logindex import LogTable
 from mockserver.engines.routing import RouteRequest
 from mockserver.engines.simulations import select_logs
-from mockserver.handlers.logs import ingest_logs, routed_log
+from mockserver.domain.logs import ingest_logs, routed_log
 
 UTC = timezone.utc
 T0 = datetime(2026, 10, 27, 22, 0, tzinfo=UTC)  # a Tuesday evening: days, a week and a month end ahead

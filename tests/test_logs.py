@@ -11,7 +11,7 @@ from mockserver.app import create_app
 from mockserver.clock import iso
 from mockserver.engines.analytics import SignalRule, error_rate_anomalies, provider_health_transitions, provider_status
 from mockserver.engines.routing import RouteRequest
-from mockserver.handlers.logs import credential_reverified, ingest_logs, routed_log
+from mockserver.domain.logs import credential_reverified, ingest_logs, routed_log
 from mockserver.services import MockConfig, Services
 
 from .conftest import Api, TOKEN

@@ -55,10 +55,41 @@ def test_changes_without_policy_or_config_keep_the_version(api, rc):
     assert (current["name"], current["enforce_budgets"], current["is_active"]) == ("renamed", True, False)
 
 
-def test_policy_and_config_travel_together(api, rc):
+def test_config_alone_is_checked_against_the_current_policy_and_bumps_the_version(api, rc):
     response = api.patch(f"/routing-configs/{rc['id']}", json={"config": {"model": "gpt-4o"}})
+    assert response.status_code == 200, response.json
+    data = response.json["data"]
+    assert (data["version"], data["policy"], data["config"]) == (2, "single", {"model": "gpt-4o"})
+    assert api.get(f"/routing-configs/{rc['id']}").json["data"]["config"] == {"model": "gpt-4o"}
+    assert [(v["version"], v["policy"], v["config"]) for v in versions(api, rc)] == [
+        (1, "single", SINGLE), (2, "single", {"model": "gpt-4o"})]
+    restored = api.post(f"/routing-configs/{rc['id']}/restore", json={"version": 1}).json["data"]
+    assert (restored["version"], restored["policy"], restored["config"]) == (3, "single", SINGLE)
+    same = api.patch(f"/routing-configs/{rc['id']}", json={"config": SINGLE}).json["data"]
+    assert same["version"] == 3  # the same pair is no new version
+
+
+def test_a_config_alone_that_does_not_fit_the_policy_is_a_400_naming_config(api, rc):
+    response = api.patch(f"/routing-configs/{rc['id']}", json={"config": FALLBACK})
     assert response.status_code == 400
+    assert response.json["code"] == "invalid_policy_config"
+    assert response.json["error"].startswith("config: does not fit the current policy 'single'")
     assert len(versions(api, rc)) == 1
+
+
+def test_a_policy_alone_must_fit_the_current_config(api, rc):
+    response = api.patch(f"/routing-configs/{rc['id']}", json={"policy": "fallback", "name": "renamed"})
+    assert response.status_code == 400
+    assert response.json["error"].startswith("policy: the current config does not fit policy 'fallback'")
+    assert "attempts" in response.json["error"]
+    after = api.get(f"/routing-configs/{rc['id']}").json["data"]
+    assert (after["version"], after["policy"], after["name"]) == (1, "single", rc["name"])  # nothing applied
+    fitting = api.patch(f"/routing-configs/{rc['id']}", json={"policy": "latency_optimized"})
+    # latency_optimized requires nothing, but {"model": ...} is not one of its fields: a schema with
+    # additional properties allowed accepts it, so the policy changes and the config stays.
+    assert fitting.status_code == 200, fitting.json
+    data = fitting.json["data"]
+    assert (data["version"], data["policy"], data["config"]) == (2, "latency_optimized", SINGLE)
 
 
 def test_restore_creates_a_new_version_with_the_old_content(api, rc):

@@ -17,11 +17,11 @@ from mockserver.clock import ManualClock, iso
 from mockserver.engines import catalogue
 from mockserver.engines.routing import RouteRequest
 from mockserver.engines.simulations import CHUNK, SimulationRunner, percentile, select_logs, summarize
-from mockserver.handlers.logs import ingest_logs, routed_log
-from mockserver.handlers.simulations import new_simulation
+from mockserver.domain.logs import ingest_logs, routed_log
+from mockserver.domain.simulations import new_simulation
 from mockserver.ids import IdFactory
-from mockserver.services import bootstrap_org
-from mockserver.store import World
+from mockserver.domain.orgs import bootstrap_org
+from mockserver.domain.world import World
 
 N = 250  # more than two chunks, so processed_count visibly climbs
 ERRORS = 25

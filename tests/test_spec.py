@@ -12,7 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from modelux_spec import ERRATA, EVENT_TYPES
-from mockserver.registry import load_handlers
+from mockserver.handlers import load_handlers
 from modelux_spec import effective_spec, operation_ids, operations, pristine_spec, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,10 +109,17 @@ def test_registering_a_second_handler_for_an_operation_fails():
         operation("createProject")(lambda call: (200, {}))
 
 
-def test_event_type_vocabulary_is_the_registry():
-    from mockserver.engines.webhooks import EVENT_TYPE_DESCRIPTIONS
+def test_every_event_type_has_a_description_and_a_valid_data_schema():
+    from jsonschema import Draft202012Validator
 
-    assert set(EVENT_TYPE_DESCRIPTIONS) == set(EVENT_TYPES)
+    from modelux_spec import EVENTS, event_schema
+
+    assert tuple(EVENTS) == EVENT_TYPES
+    for name, event in EVENTS.items():
+        assert event.description.strip(), name
+        Draft202012Validator.check_schema(event_schema(name))
+    documented = effective_spec()["components"]["schemas"]["WebhookDelivery"]["properties"]["payload"]
+    assert documented["x-modelux-event-data"] == {name: event.data for name, event in EVENTS.items()}
 
 
 def test_openapi_json_serves_the_effective_spec(api):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 
-from mockserver.store import ProjectTable
+from mockserver.domain.world import ProjectTable
 
 
 def slugs_of(table: ProjectTable) -> dict[str, int]:

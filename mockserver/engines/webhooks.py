@@ -48,19 +48,6 @@ SIGNATURE_HEADER = "X-Modelux-Signature"
 EVENT_HEADER = "X-Modelux-Event"
 DELIVERY_HEADER = "X-Modelux-Delivery"
 
-EVENT_TYPE_DESCRIPTIONS = {
-    "budget.threshold_reached": "A budget's spend reached its soft cap or one of its alert thresholds.",
-    "budget.exceeded": "A budget's spend reached its amount; the hard-cap action applies.",
-    "routing_config.created": "A routing config was created.",
-    "routing_config.updated": "A routing config changed (new version, restore, name or flags).",
-    "routing_config.deleted": "A routing config was deleted.",
-    "provider.health_changed": "A provider credential became healthy or unhealthy.",
-    "api_key.revoked": "A proxy API key was revoked.",
-    "request.anomaly_detected": "Traffic showed an anomaly (error or latency spike).",
-    "webhook.test": "A synthetic event sent by the test endpoint (data.synthetic = true).",
-}
-
-
 def sign(secret: str, body: bytes) -> str:
     """Hex HMAC-SHA256 of the raw body, keyed with the endpoint's signing secret."""
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()

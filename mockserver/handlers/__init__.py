@@ -1,14 +1,11 @@
-"""One module per resource family; importing them registers every operation's handler."""
+"""One module per resource family, each a thin map from an operation to a domain workflow.
 
-from . import (  # noqa: F401
-    audit,
-    budgets,
-    keys,
-    logs,
-    orgs,
-    projects,
-    providers,
-    routing,
-    simulations,
-    webhooks,
-)
+Importing this package registers every operation's handler; `load_handlers()` is the table.
+"""
+
+from ..registry import HANDLERS, Handler
+from . import audit, budgets, keys, logs, orgs, projects, providers, routing, simulations, webhooks  # noqa: F401
+
+
+def load_handlers() -> dict[str, Handler]:
+    return dict(HANDLERS)

@@ -1,183 +1,58 @@
-"""Budgets with spend from logs, alerts, events and reset."""
+"""Budgets, their alerts and events."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
-from ..engines.budgets import budget_view, current_spend, evaluate, money
-from ..errors import Conflict, not_found
+from ..domain import budgets
 from ..registry import Call, Reply, created, deleted, ok, operation
-from ..store import OrgState, Resource, World, public
-
-WEBHOOK_EVENT = {"soft_cap_reached": "budget.threshold_reached", "alert_triggered": "budget.threshold_reached",
-                 "hard_cap_triggered": "budget.exceeded"}
-
-
-def view(call: Call, budget: Resource) -> Resource:
-    return budget_view(budget, call.org.logs, call.world.now())
-
-
-def record_event(world: World, org: OrgState, budget: Resource, event_type: str, details: dict[str, Any] | None,
-                 occurred_at: str | None = None) -> Resource:
-    event = {"id": world.new_id("bevt"), "budget_id": budget["id"], "event_type": event_type, "details": details,
-             "occurred_at": occurred_at or world.now_iso()}
-    org.budget_events[event["id"]] = event
-    return event
-
-
-def evaluate_budget(world: World, org: OrgState, budget: Resource) -> None:
-    """Record threshold events the current spend has crossed and tell the webhooks."""
-    alerts = [a for a in org.budget_alerts.values() if a["budget_id"] == budget["id"]]
-
-    def record(kind: str, details: dict[str, Any]) -> None:
-        record_event(world, org, budget, kind, details)
-        project_id = budget["scope_id"] if budget["scope_type"] == "project" else None
-        world.emit(org, WEBHOOK_EVENT[kind], {"budget_id": budget["id"], "budget_name": budget["name"],
-                                              "event_type": kind, "scope_type": budget["scope_type"],
-                                              "scope_id": budget["scope_id"], **details}, project_id=project_id)
-
-    evaluate(budget, alerts, org.logs, world.now(), record)
-
-
-def evaluate_all(world: World, org: OrgState) -> None:
-    for budget in list(org.budgets.values()):
-        evaluate_budget(world, org, budget)
-
-
-def _amount(text: str) -> str:
-    return money(Decimal(text))
 
 
 @operation("listBudgets")
 def list_budgets(call: Call) -> Reply:
-    project_id, scope = call.query.get("projectId"), call.query.get("scopeType")
-    found = [b for b in call.org.budgets.values()
-             if (scope is None or b["scope_type"] == scope)
-             and (project_id is None or (b["scope_type"] == "project" and b["scope_id"] == project_id))]
-    return ok([view(call, b) for b in found])
-
-
-def new_budget(org: OrgState, world: World, body: dict[str, Any], created_at: str | None = None) -> Resource:
-    budget = {
-        "id": world.new_id("bud"),
-        "name": body["name"],
-        "scope_type": body["scope_type"],
-        "scope_id": body.get("scope_id") if body["scope_type"] != "org" else None,
-        "period": body["period"],
-        "amount_usd": _amount(body["amount_usd"]),
-        "soft_cap_pct": body.get("soft_cap_pct", 80),
-        "hard_cap_action": body.get("hard_cap_action", "block"),
-        "downgrade_to": body.get("downgrade_to"),
-        "active": True,
-        "created_at": created_at or world.now_iso(),
-    }
-    org.budgets[budget["id"]] = budget
-    return budget
+    return ok(budgets.list_budgets(call.ctx, call.query.get("projectId"), call.query.get("scopeType")))
 
 
 @operation("createBudget")
 def create_budget(call: Call) -> Reply:
-    body = call.body
-    if body["scope_type"] == "project":
-        call.org.project(body["scope_id"])
-    budget = new_budget(call.org, call.world, body)
-    call.world.audit(call.org, call.actor, "budget", budget["id"], "created",
-                     {"name": {"before": None, "after": budget["name"]},
-                      "amount_usd": {"before": None, "after": budget["amount_usd"]}},
-                     metadata={"scope_type": budget["scope_type"], "scope_id": budget["scope_id"]})
-    evaluate_budget(call.world, call.org, budget)
-    return created(view(call, budget))
+    return created(budgets.create_budget(call.ctx, call.body))
 
 
 @operation("getBudget")
 def get_budget(call: Call) -> Reply:
-    return ok(view(call, call.org.get("budgets", call.path["id"])))
+    return ok(budgets.get_budget(call.ctx, call.path["id"]))
 
 
 @operation("updateBudget")
 def update_budget(call: Call) -> Reply:
-    budget = call.org.get("budgets", call.path["id"])
-    body = dict(call.body)
-    if "amount_usd" in body:
-        body["amount_usd"] = _amount(body["amount_usd"])
-    action = body.get("hard_cap_action", budget["hard_cap_action"])
-    target = body["downgrade_to"] if "downgrade_to" in body else budget["downgrade_to"]
-    if action == "downgrade" and not target:
-        raise Conflict("hard_cap_action 'downgrade' needs downgrade_to; this budget has none", code="downgrade_without_model")
-    changes = {}
-    for field in ("name", "amount_usd", "soft_cap_pct", "hard_cap_action", "downgrade_to", "active"):
-        if field in body and body[field] != budget[field]:
-            changes[field] = {"before": budget[field], "after": body[field]}
-            budget[field] = body[field]
-    if changes:
-        call.world.audit(call.org, call.actor, "budget", budget["id"], "updated", changes)
-        evaluate_budget(call.world, call.org, budget)
-    return ok(view(call, budget))
+    return ok(budgets.update_budget(call.ctx, call.path["id"], call.body))
 
 
 @operation("deleteBudget")
 def delete_budget(call: Call) -> Reply:
-    org = call.org
-    budget = org.get("budgets", call.path["id"])
-    del org.budgets[budget["id"]]
-    for table in (org.budget_alerts, org.budget_events):
-        for ident in [k for k, v in table.items() if v["budget_id"] == budget["id"]]:
-            del table[ident]
-    call.world.audit(org, call.actor, "budget", budget["id"], "deleted", metadata={"name": budget["name"]})
-    return deleted(budget["id"])
+    return deleted(budgets.delete_budget(call.ctx, call.path["id"]))
 
 
 @operation("resetBudgetSpend")
 def reset_budget(call: Call) -> Reply:
-    org, world = call.org, call.world
-    budget = org.get("budgets", call.path["id"])
-    previous = current_spend(budget, org.logs, world.now())
-    budget["_reset_at"] = world.now_iso()
-    event = record_event(world, org, budget, "reset", {"previous_spend_usd": money(previous, Decimal("0.000001"))})
-    world.audit(org, call.actor, "budget", budget["id"], "reset",
-                {"current_spend_usd": {"before": money(previous, Decimal("0.000001")), "after": "0.000000"}})
-    return ok({"budget_id": budget["id"], "reset_at": budget["_reset_at"], "event_id": event["id"],
-               "previous_spend_usd": money(previous, Decimal("0.000001")), "current_spend_usd": "0.000000"})
+    return ok(budgets.reset_budget(call.ctx, call.path["id"]))
 
 
 @operation("listBudgetEvents")
 def list_budget_events(call: Call) -> Reply:
-    budget = call.org.get("budgets", call.path["id"])
-    limit = call.query.get("limit", 50)
-    events = [e for e in call.org.budget_events.values() if e["budget_id"] == budget["id"]]
-    # Newest first; events of one millisecond (soft cap and hard cap together) latest-recorded first.
-    events = sorted(reversed(events), key=lambda e: e["occurred_at"], reverse=True)
-    return ok([public(e) for e in events[:limit]])
+    return ok(budgets.list_budget_events(call.ctx, call.path["id"], call.query.get("limit", 50)))
 
 
 @operation("listBudgetAlerts")
 def list_budget_alerts(call: Call) -> Reply:
-    budget = call.org.get("budgets", call.path["id"])
-    return ok([public(a) for a in call.org.budget_alerts.values() if a["budget_id"] == budget["id"]])
+    return ok(budgets.list_budget_alerts(call.ctx, call.path["id"]))
 
 
 @operation("createBudgetAlert")
 def create_budget_alert(call: Call) -> Reply:
-    org, world = call.org, call.world
-    budget = org.get("budgets", call.path["id"])
-    alert = {"id": world.new_id("balert"), "budget_id": budget["id"], "threshold_pct": call.body["threshold_pct"],
-             "channel": call.body["channel"], "destination": call.body.get("destination"),
-             "created_at": world.now_iso()}
-    org.budget_alerts[alert["id"]] = alert
-    world.audit(org, call.actor, "budget_alert", alert["id"], "created",
-                {"threshold_pct": {"before": None, "after": alert["threshold_pct"]}}, metadata={"budget_id": budget["id"]})
-    evaluate_budget(world, org, budget)
-    return created(public(alert))
+    body = call.body
+    return created(budgets.create_budget_alert(call.ctx, call.path["id"], body["threshold_pct"], body["channel"],
+                                               body.get("destination")))
 
 
 @operation("deleteBudgetAlert")
 def delete_budget_alert(call: Call) -> Reply:
-    org = call.org
-    budget = org.get("budgets", call.path["id"])
-    alert = org.budget_alerts.get(call.body["alertId"])
-    if alert is None or alert["budget_id"] != budget["id"]:
-        raise not_found(f"alert of budget '{budget['id']}'", call.body["alertId"])
-    del org.budget_alerts[alert["id"]]
-    call.world.audit(org, call.actor, "budget_alert", alert["id"], "deleted", metadata={"budget_id": budget["id"]})
-    return deleted(alert["id"])
+    return deleted(budgets.delete_budget_alert(call.ctx, call.path["id"], call.body["alertId"]))

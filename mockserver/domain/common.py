@@ -1,20 +1,26 @@
-"""Small helpers shared by handlers."""
+"""Small helpers the workflows share."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container
 from typing import Any
 
 from ..clock import as_utc, iso
-from ..errors import Conflict, not_found
-from ..registry import Call
-from ..store import Resource, diff
+from ..errors import Conflict
+from .world import Resource, diff
 
 
-def own_org(call: Call, org_id: str) -> None:
-    """Another organization's id is indistinguishable from a missing one."""
-    if org_id != call.org.id:
-        raise not_found("organization", org_id)
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "untitled"
+
+
+def unique_slug(base: str, taken: Container[str]) -> str:
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
 
 
 def patch(resource: Resource, body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
@@ -24,13 +30,6 @@ def patch(resource: Resource, body: dict[str, Any], fields: dict[str, str]) -> d
         if wire in body:
             resource[stored] = body[wire]
     return diff(before, resource, fields.values())
-
-
-def unique_slug(base: str, taken: Container[str]) -> str:
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
 
 
 def require_unique(name: str, others: list[Resource], what: str, scope: str) -> None:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from .clock import Clock, SystemClock, iso
-from .engines.logindex import LogTable
-from .tables import Table
-from .errors import not_found
-from .ids import IdFactory, sha256_hex
+from ..clock import Clock, SystemClock, iso
+from ..engines.logindex import LogTable
+from ..tables import Table
+from ..errors import not_found
+from ..ids import IdFactory, sha256_hex
 
 Resource = dict[str, Any]
 
