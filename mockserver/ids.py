@@ -1,17 +1,25 @@
-"""Seeded factories for ids and secrets, so a seed reproduces a world exactly."""
+"""Ids from a seedable factory, so a seed reproduces a world; secrets from `secrets`.
+
+Ids are opaque labels, not credentials: a seed may fix them. Secrets (keys, signing secrets) come
+from the operating system's CSPRNG, whatever the seed, so nobody can derive a live key from public
+inputs. Only the seeded world's generator asks for `seeded_secrets` (its fixture keys are data that
+a seed must reproduce byte for byte; none of them is a live credential).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import threading
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class IdFactory:
-    def __init__(self, seed: int | None = None):
-        self._random = random.Random(seed) if seed is not None else random.SystemRandom()
+    def __init__(self, seed: int | None = None, seeded_secrets: bool = False):
+        self._random = random.Random(seed)  # seed None: seeded from the OS, distinct per process
+        self._seeded_secrets = seeded_secrets
         self._lock = threading.Lock()
 
     def _chars(self, n: int) -> str:
@@ -32,7 +40,9 @@ class IdFactory:
         return f"{prefix}_{self._chars(16)}"
 
     def secret(self, prefix: str, length: int = 40) -> str:
-        return f"{prefix}{self._chars(length)}"
+        if self._seeded_secrets:
+            return f"{prefix}{self._chars(length)}"
+        return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
 def sha256_hex(value: str) -> str:
