@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import gc
+import ipaddress
 import json
 import logging
+import secrets
 import sys
 
 import click
 
+from fixtures.loader import export_world, load_world
+from modelux_spec import errata_markdown
+
+from .app import create_app, served_spec
 from .server import SERVERS
 from .server import serve as serve_app
-from .services import MockConfig
+from .services import MockConfig, Services
+
+TOKEN_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def build_services(config: MockConfig, empty: bool):
+def new_token() -> str:
+    """A management key nobody can derive: 40 characters from the operating system's CSPRNG."""
+    return "mlx_mgmt_" + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(40))
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def build_services(config: MockConfig, empty: bool) -> Services:
     """The world the options describe: bare org, seeded world, or a fixtures file."""
-    from .services import Services
-
     if empty:
         return Services.build(config)
-    from fixtures.loader import load_world
-
     world, org, token = load_world(config)
     return Services.build(config, world=world, org=org, token=token)
 
@@ -35,8 +53,11 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=4010, show_default=True, type=int)
-@click.option("--token", envvar="MODELUX_MOCK_TOKEN", help="Management key to accept (generated when omitted).")
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the generated world.")
+@click.option("--token", envvar="MODELUX_MOCK_TOKEN",
+              help="Management key to accept (env MODELUX_MOCK_TOKEN). Omitted: a random key for this run, printed "
+                   "at start (a --fixtures file's own key when booting one).")
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Seed of the generated world (its data and ids, never the management key).")
 @click.option("--empty", is_flag=True, help="Boot an organization with nothing but its management key.")
 @click.option("--fixtures", type=click.Path(exists=True, dir_okay=False), help="Boot from an exported world (JSON).")
 @click.option("--anchor", help="Anchor time of the seeded world (ISO 8601; default: the current UTC hour).")
@@ -63,10 +84,11 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
           webhook_backoff, webhook_timeout, webhook_allow_host, cors_origin, no_validate_responses, no_validate, threads,
           server_name, verbose) -> None:
     """Serve the API under /api/manage/v1 (spec at /openapi.json)."""
-    from .app import create_app, served_spec
-
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    explicit_token = token is not None
+    if token is None and fixtures is None:
+        token = new_token()
     config = MockConfig(
         token=token, seed=seed, validate_responses=not (no_validate_responses or no_validate),
         validate_requests=not no_validate, proxy_unreachable=proxy_unreachable,
@@ -86,6 +108,12 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
     click.echo(f"  organization: {services.org.id} ({services.org.org['name']})")
     click.echo(f"  token:        {services.token}")
     click.echo(f"  try:          curl -H 'Authorization: Bearer {services.token}' {url}/api/manage/v1/projects")
+    if not is_loopback(host):
+        click.echo(click.style(
+            f"WARNING: listening on {host}, not loopback: anyone who can reach this machine can reach the mock, and "
+            "with its key use it to send webhooks to this machine's loopback ports. "
+            + ("Keep the key above private." if explicit_token else "Its key is random for this run; keep it private."),
+            fg="red", bold=True), err=True)
     sys.stdout.flush()
 
     def start() -> None:
@@ -103,13 +131,11 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--anchor", help="Anchor time (ISO 8601; default: the current UTC hour).")
 @click.option("--scale", type=click.IntRange(min=0), help="Number of seeded requests.")
-@click.option("--token", help="Management key to store in the export (generated from the seed when omitted).")
+@click.option("--token", help="Management key to store in the export (a random one when omitted).")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Where to write the JSON (default stdout).")
 def export(seed, anchor, scale, token, output) -> None:
     """Write the seeded world as JSON, for `serve --fixtures`."""
-    from fixtures.loader import export_world
-
-    config = MockConfig(token=token, seed=seed, world_seed=seed, scale=scale, anchor=anchor)
+    config = MockConfig(token=token or new_token(), seed=seed, world_seed=seed, scale=scale, anchor=anchor)
     json.dump(export_world(config), output, indent=1, sort_keys=False)
     output.write("\n")
 
@@ -117,8 +143,6 @@ def export(seed, anchor, scale, token, output) -> None:
 @main.command()
 def errata() -> None:
     """Print the errata list (the source of spec/ERRATA.md)."""
-    from modelux_spec import errata_markdown
-
     click.echo(errata_markdown(), nl=False)
 
 

@@ -78,3 +78,41 @@ def test_serve_boots_the_seeded_world():
         assert len(logs) == 200
     finally:
         assert stop(process) == 0
+
+
+def token_printed(out: str) -> str:
+    return next(line.split()[-1] for line in out.splitlines() if line.strip().startswith("token:"))
+
+
+def test_without_a_token_each_run_gets_a_random_key(monkeypatch):
+    from click.testing import CliRunner
+
+    from fixtures.generator import derive_token
+    from mockserver import cli
+
+    monkeypatch.setattr(cli, "serve_app", lambda *args, **kwargs: None)  # everything but listening
+    monkeypatch.delenv("MODELUX_MOCK_TOKEN", raising=False)
+    runner = CliRunner()
+    first = runner.invoke(cli.main, ["serve", "--empty", "--seed", "1"])
+    second = runner.invoke(cli.main, ["serve", "--empty", "--seed", "1"])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    keys = {token_printed(first.output), token_printed(second.output)}
+    assert len(keys) == 2 and all(k.startswith("mlx_mgmt_") and len(k) == 49 for k in keys)
+    assert derive_token(1) not in keys
+    given = runner.invoke(cli.main, ["serve", "--empty", "--token", "mlx_mgmt_mine"])
+    assert token_printed(given.output) == "mlx_mgmt_mine"
+
+
+def test_a_non_loopback_host_is_announced_loudly(monkeypatch):
+    from click.testing import CliRunner
+
+    from mockserver import cli
+
+    monkeypatch.setattr(cli, "serve_app", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli.main, ["serve", "--empty", "--host", "0.0.0.0"])
+    assert result.exit_code == 0
+    assert "WARNING: listening on 0.0.0.0, not loopback" in result.output
+    quiet = CliRunner().invoke(cli.main, ["serve", "--empty", "--host", "127.0.0.1"])
+    assert "WARNING" not in quiet.output
+    assert [cli.is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "0.0.0.0",
+                                         "192.168.1.4", "example.com")] == [True] * 5 + [False] * 3
