@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Callable
 
 import orjson
@@ -30,6 +31,10 @@ from .validation import Oracle
 log = logging.getLogger("modelux.mock")
 
 MAX_BODY_BYTES = 1024 * 1024
+# Input limits (each a 400 naming it): no operation needs more, and each bounds what a request costs.
+MAX_DEPTH = 32  # nesting of arrays and objects in a JSON body
+MAX_MEMBERS = 1000  # keys of one object, items of one array
+MAX_QUERY_BYTES = 8192  # the query string
 
 
 class ApiRequest(Request):
@@ -97,6 +102,9 @@ class Api:
 
     def dispatch(self, request: Request) -> Response:
         method = request.method.lower()
+        query = request.environ.get("QUERY_STRING", "")
+        if len(query) > MAX_QUERY_BYTES:
+            raise Invalid(f"query string of {len(query)} bytes exceeds {MAX_QUERY_BYTES}", code="query_too_long")
         found = self.compiled.resource(request.path)
         if found is None:
             raise NotFound(f"no such endpoint: {request.path}", code="route_not_found")
@@ -155,8 +163,47 @@ def authenticate(services: Services, request: Request) -> tuple[OrgState, Actor]
     return org, Actor(id=key["id"], email=key.get("_email"))
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_json(value: Any) -> None:
+    """A 400 naming the place and the limit for what JSON text allows but no answer could carry: nesting
+    deeper than MAX_DEPTH, more than MAX_MEMBERS keys or items, numbers that are not finite, and text that
+    is not Unicode (a lone surrogate escape such as "\\ud800" cannot be stored and encoded again)."""
+    stack: list[tuple[Any, str, int]] = [(value, "body", 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, where)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise Invalid(f"{where}: {node} is not a finite number", code="invalid_number")
+        elif isinstance(node, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise Invalid(f"{where}: nested deeper than {MAX_DEPTH} levels", code="body_too_deep")
+            if len(node) > MAX_MEMBERS:
+                kind = "keys" if isinstance(node, dict) else "items"
+                raise Invalid(f"{where}: more than {MAX_MEMBERS} {kind} ({len(node)})", code="body_too_large")
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    _check_text(key, f"{where} key")
+                    stack.append((item, f"{where}.{key}", depth + 1))
+            else:
+                stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node))
+
+
+def _check_text(text: str, where: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise Invalid(f"{where}: text with an unpaired surrogate (\\u{ord(text[exc.start]):04x}) is not Unicode",
+                          code="invalid_text")
+
+
 def parse_body(op: Operation, request: Request) -> Any:
-    """The JSON body (MISSING when none was sent); wrong media types and broken JSON are 400s here."""
+    """The JSON body (MISSING when none was sent); wrong media types, broken JSON and the input limits are
+    400s here."""
     if op.body is None:
         return MISSING
     raw = request.get_data(cache=True)
@@ -168,6 +215,10 @@ def parse_body(op: Operation, request: Request) -> Any:
         raise Invalid(f"unsupported Content-Type '{request.content_type or ''}'; send application/json",
                       code="unsupported_media_type")
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise Invalid(f"body: nested deeper than {MAX_DEPTH} levels", code="body_too_deep")
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON body: {exc}", code="malformed_json")
+    check_json(value)
+    return value
