@@ -116,3 +116,36 @@ def test_a_non_loopback_host_is_announced_loudly(monkeypatch):
     assert "WARNING" not in quiet.output
     assert [cli.is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "0.0.0.0",
                                          "192.168.1.4", "example.com")] == [True] * 5 + [False] * 3
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_sigterm_exits_promptly_with_a_delivery_stuck_on_a_silent_receiver(server):
+    """A receiver that accepts the connection and never answers holds a delivery attempt open; SIGTERM still
+    ends the mock cleanly (exit 0) instead of waiting for it."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the backlog; nothing is ever read or answered
+    try:
+        process, url = start("--server", server, "--empty", "--webhook-timeout", "30")
+        api = url + "/api/manage/v1"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        endpoint = httpx.post(api + "/webhooks/endpoints", headers=headers, json={
+            "name": "silent", "url": f"http://127.0.0.1:{silent.getsockname()[1]}/hook",
+            "event_types": ["webhook.test"]}).json()["data"]["endpoint"]
+        assert httpx.post(api + f"/webhooks/endpoints/{endpoint['id']}/test", headers=headers).status_code == 202
+        deadline = time.monotonic() + 10
+        while not _backlog_has_connection(silent):  # until the attempt has connected and hangs
+            assert time.monotonic() < deadline, "the delivery attempt never reached the receiver"
+            time.sleep(0.05)
+        assert stop(process) == 0, process.stderr.read()[-2000:]
+    finally:
+        silent.close()
+
+
+def _backlog_has_connection(listener) -> bool:
+    import select
+
+    readable, _, _ = select.select([listener], [], [], 0)
+    return bool(readable)
