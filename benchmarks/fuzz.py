@@ -84,9 +84,9 @@ def main() -> int:
             summary = [line for line in done.stdout.splitlines() if line.strip().startswith(("=", "No issues", "Failures"))
                        or "passed" in line or "failed" in line][-3:]
             rounds.append((seed, counter.total - before, done.returncode, " | ".join(s.strip() for s in summary)))
-            if done.returncode != 0:
-                failures = done.stdout[done.stdout.find("FAILURES"):] if "FAILURES" in done.stdout else done.stdout
-                print(failures[-6000:], flush=True)
+            if done.returncode != 0:  # schemathesis' ERRORS and FAILURES sections, as it printed them
+                marks = [done.stdout.find(m) for m in ("ERRORS", "FAILURES") if m in done.stdout]
+                print(done.stdout[min(marks) if marks else 0:][-8000:], flush=True)
             print(f"round seed={seed}: {counter.total - before} requests, schemathesis exit {done.returncode}",
                   flush=True)
             seed += 1
