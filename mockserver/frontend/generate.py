@@ -40,7 +40,8 @@ class Generator:
         self.dynamic = dynamic
         self.rng = random.Random(seed if seed is not None else (None if dynamic else 0))
         self.id_prefix = id_prefix
-        self.now = now or datetime.now(timezone.utc)
+        # On the hour: a seeded body stays the same body for an hour, whatever the clock's seconds.
+        self.now = (now or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
 
     def instance(self, schema: Any, name: str = "") -> Any:
         if not isinstance(schema, dict):
@@ -83,7 +84,7 @@ class Generator:
         required = set(schema.get("required") or ())
         out: dict[str, Any] = {}
         for prop, sub in (schema.get("properties") or {}).items():
-            if prop not in required and self.dynamic and self.rng.random() < 0.2:
+            if prop not in required and prop != "data" and self.dynamic and self.rng.random() < 0.2:
                 continue
             out[prop] = self.instance(sub, prop)
         return out

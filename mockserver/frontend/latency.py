@@ -44,6 +44,7 @@ class Delays:
     def __init__(self, seed: int | None = None):
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self.sleeping = 0  # requests sleeping now (the control surface and tests read it)
 
     def draw(self, latency: Latency | None, requested_ms: int | None) -> int:
         if requested_ms is not None:
@@ -55,7 +56,13 @@ class Delays:
         with self._lock:
             return self._random.randint(latency.low_ms, latency.high_ms)
 
-    @staticmethod
-    def sleep(ms: int) -> None:
-        if ms > 0:
+    def sleep(self, ms: int) -> None:
+        if ms <= 0:
+            return
+        with self._lock:
+            self.sleeping += 1
+        try:
             time.sleep(ms / 1000)
+        finally:
+            with self._lock:
+                self.sleeping -= 1
