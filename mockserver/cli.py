@@ -137,6 +137,11 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
     click.echo(f"  organization: {services.org.id} ({services.org.org['name']})")
     click.echo(f"  token:        {services.token}")
     click.echo(f"  docs:         {url}/docs")
+    owner = next((m["user"]["email"] for m in services.org.members.values()
+                  if m.get("role") == "owner" and m.get("status") != "invited"), None)
+    if owner:
+        click.echo(f"  sign in:      curl -c jar -H 'Content-Type: application/json' -d '{{\"email\": \"{owner}\"}}' "
+                   f"{url}/__mock/session")
     knobs = [f"latency {latency} ms" if latency else "", f"faults {fault_rate:g}" if fault_rate else "",
              f"rate limit {rate_limit}" if rate_limit else ""]
     if any(knobs):

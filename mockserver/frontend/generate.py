@@ -110,7 +110,7 @@ class Generator:
 
     def _number(self, schema: dict, name: str) -> float:
         low = float(schema.get("minimum", 0))
-        high = float(schema.get("maximum", 1 if "rate" in name else low + 1000))
+        high = float(schema.get("maximum", 1 if "rate" in name else 100 if name.endswith("pct") else low + 1000))
         value = self.rng.uniform(low, high) if self.dynamic else low + (high - low) / 4
         return round(value, 4)
 

@@ -100,7 +100,7 @@ class Frontend:
                 value = body["latency_ms"]
                 if value is not None and not isinstance(value, (str, int)) or isinstance(value, bool):
                     raise ValueError("latency_ms must be MS, \"MIN-MAX\" or null")
-                changes["latency"] = None if value in (None, 0, "0") else Latency.parse(str(value))
+                changes["latency"] = None if value is None else Latency.parse(str(value))
             if "fault_rate" in body:
                 value = body["fault_rate"]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
