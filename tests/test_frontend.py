@@ -500,3 +500,28 @@ def test_serve_flags_reach_the_kit():
     assert docs.status_code == 200 and CLI_TOKEN in docs.text
     out = process.stdout.read()
     assert "docs:         http://127.0.0.1:" in out and "frontend kit: latency 1-3 ms, rate limit 2/min" in out
+
+
+def test_a_named_example_of_the_spec_is_answered_as_written():
+    """The upstream spec has no named examples; a spec that has one gets it back, as Prism does."""
+    from werkzeug.test import EnvironBuilder
+
+    from mockserver.compiled import CompiledSpec
+    from mockserver.frontend.forced import ForcedAnswers
+    from mockserver.frontend.prefer import Preferences
+    from mockserver.registry import Call
+    from mockserver.services import MockConfig, Services
+    from modelux_spec import effective_spec
+
+    spec = effective_spec()
+    media = spec["paths"]["/projects"]["get"]["responses"]["200"]["content"]["application/json"]
+    media["examples"] = {"empty": {"value": {"data": []}}}
+    compiled = CompiledSpec(spec)
+    op = compiled.by_id["listProjects"]
+    services = Services.build(MockConfig(token=TOKEN, start_workers=False))
+    call = Call(world=services.world, org=services.org, actor=None)
+    request = EnvironBuilder(path="/").get_request()
+    forced = ForcedAnswers(spec, oracle=None)
+    assert forced.answer(op, Preferences(example="empty"), call, request, {}, {}) == (200, {"data": []})
+    with pytest.raises(Exception, match="its examples: empty"):
+        forced.answer(op, Preferences(example="full"), call, request, {}, {})

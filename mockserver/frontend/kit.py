@@ -173,7 +173,8 @@ class Frontend:
     # ── 3. forced answers ─────────────────────────────────────────────
 
     def answer(self, op: Operation, request: Request, call: Call, prefs: Preferences,
-               handlers: dict[str, Callable[[Call], tuple[int, Any]]]) -> tuple[int, Any, dict[str, str]] | None:
+               handlers: dict[str, Callable[[Call], tuple[int, Any]]]) -> tuple[int, Any] | None:
+        """(status, payload) when the preferences force the answer; None to let the handler answer."""
         if not prefs.forces_answer:
             return None
         headers: dict[str, str] = request.environ.setdefault(HEADERS_KEY, {})
@@ -184,7 +185,7 @@ class Frontend:
         status, payload = self.forced.answer(op, prefs, call, request, handlers, headers)
         if prefs.source != "fault":
             headers["Preference-Applied"] = prefs.applied()
-        return status, payload, {}
+        return status, payload
 
     # ── 4. every answer ───────────────────────────────────────────────
 
