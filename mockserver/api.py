@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from .compiled import MISSING, CompiledSpec, Operation, Rejected, oracle_misreads, unmarshal_formats
 from .errors import ApiError, Invalid, MethodNotAllowed, MockBug, NotFound, PayloadTooLarge, Unauthorized
+from .frontend.kit import Frontend
 from .registry import Call
 from .services import MockConfig, Services
 from modelux_spec import BASE_PATH
@@ -70,7 +71,8 @@ class Api:
     """WSGI middleware: requests under the base path are answered here, the rest by `fallback`."""
 
     def __init__(self, fallback: Callable, compiled: CompiledSpec, oracle: Oracle, services: Services,
-                 config: MockConfig, handlers: dict[str, Callable[[Call], tuple[int, Any]]], cors_options: Any):
+                 config: MockConfig, handlers: dict[str, Callable[[Call], tuple[int, Any]]], cors_options: Any,
+                 frontend: Frontend):
         self.fallback = fallback
         self.compiled = compiled
         self.oracle = oracle
@@ -78,6 +80,7 @@ class Api:
         self.config = config
         self.handlers = handlers
         self.cors_options = cors_options
+        self.frontend = frontend
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -93,6 +96,7 @@ class Api:
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = internal_error()
+        self.frontend.decorate(request, response)
         if "HTTP_ORIGIN" in environ:
             for name, value in get_cors_headers(self.cors_options, request.headers, request.method).items():
                 response.headers[name] = value
@@ -116,11 +120,15 @@ class Api:
             allowed = ", ".join(self.compiled.allowed_methods(template))
             raise MethodNotAllowed(f"method {method.upper()} is not allowed on {template}; allowed: {allowed}",
                                    headers={"Allow": allowed})
-        org, actor = (None, None) if op.public else authenticate(self.services, request)
+        org, actor = (None, None) if op.public else authenticate(self.services, request, self.frontend)
+        preferences = self.frontend.admit(op, request, actor)  # rate limit, Prefer, delay, fault
         body = parse_body(op, request)
         path, query, value = self.read(op, request, path_vars, body)
         call = Call(world=self.services.world, org=org, actor=actor,  # type: ignore[arg-type]
                     path={**path_vars, **path}, query=query, body=value, runtime=self.services)
+        forced = self.frontend.answer(op, request, call, preferences, self.handlers)
+        if forced is not None:  # Prefer: code=... — answered without touching the world
+            return json_response(*forced)
         # The answer is built while the lock is held: what it shows is one consistent state of the world.
         with self.services.world.lock:
             status, payload = self.handlers[op.operation_id](call)
@@ -146,8 +154,13 @@ class Api:
             return path, query, None if body is MISSING else unmarshal_formats(op.body_schema, body)
 
 
-def authenticate(services: Services, request: Request) -> tuple[OrgState, Actor]:
+def authenticate(services: Services, request: Request, frontend: Frontend | None = None) -> tuple[OrgState, Actor]:
+    """The caller: a management key (`Authorization: Bearer`), else the dashboard's session cookie."""
     header = request.headers.get("Authorization")
+    if not header and frontend is not None:
+        session = frontend.session_caller(services, request)
+        if session is not None:
+            return session
     if not header:
         raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <management key>'",
                            code="missing_credentials")

@@ -17,14 +17,26 @@ from werkzeug.exceptions import HTTPException
 
 from .api import MAX_BODY_BYTES, Api, encode, error_response, internal_error, json_response, log
 from .compiled import CompiledSpec
+from .control import CONTROL_PREFIX, control_blueprint, docs_blueprint
 from .errors import MethodNotAllowed, NotFound, PayloadTooLarge
+from .frontend.kit import Frontend
 from .handlers import load_handlers
 from .services import MockConfig, Services
 from modelux_spec import BASE_PATH, effective_spec
 from .validation import Oracle
 
-CORS_OPTIONS = dict(allow_headers=["Authorization", "Content-Type"], expose_headers=["Allow", "Retry-After"],
-                    max_age=600)
+CORS_OPTIONS = dict(allow_headers=["Authorization", "Content-Type", "Prefer"],
+                    expose_headers=["Allow", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                    "X-RateLimit-Reset", "Preference-Applied", "X-Mock-Fault"],
+                    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], max_age=600)
+
+
+def cors_options(origins: Any) -> dict[str, Any]:
+    """CORS for the API and the control surface: any origin without credentials by default; with an
+    explicit origin list (`--cors-origin`), those origins with credentials (the session cookie). Never
+    `*` with credentials."""
+    explicit = origins != "*" and bool(origins)
+    return dict(origins=origins, supports_credentials=explicit, **CORS_OPTIONS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,9 +63,15 @@ def create_app(config: MockConfig | None = None, services: Services | None = Non
     app = Flask("modelux-mock")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["modelux"] = services
-    CORS(app, resources={r"/openapi.json": {"origins": config.cors_origins}}, **CORS_OPTIONS)
-    api_cors = get_cors_options(app, {"origins": config.cors_origins, **CORS_OPTIONS})
-    app.wsgi_app = Api(app.wsgi_app, compiled, oracle, services, config, handlers, api_cors)  # type: ignore[method-assign]
+    frontend = Frontend(config, compiled.spec, oracle)
+    app.extensions["modelux.frontend"] = frontend
+    cors = cors_options(config.cors_origins)
+    CORS(app, resources={r"/openapi.json": {}, rf"{CONTROL_PREFIX}/*": {}}, **cors)
+    api_cors = get_cors_options(app, cors)
+    app.wsgi_app = Api(app.wsgi_app, compiled, oracle, services, config, handlers, api_cors,  # type: ignore[method-assign]
+                       frontend)
+    app.register_blueprint(control_blueprint())
+    app.register_blueprint(docs_blueprint())
 
     @app.get("/openapi.json")
     def openapi_json() -> Response:

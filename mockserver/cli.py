@@ -15,6 +15,8 @@ from fixtures.loader import export_world, load_world
 from modelux_spec import errata_markdown
 
 from .app import create_app, served_spec
+from .frontend.latency import Latency
+from .frontend.ratelimit import parse_rate
 from .server import SERVERS
 from .server import serve as serve_app
 from .services import MockConfig, Services
@@ -50,6 +52,21 @@ def main() -> None:
     """Reference mock of the Modelux Management API."""
 
 
+def _checked(parse):
+    """A click callback that checks a value with the kit's own parser (its message on failure)."""
+
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc))
+        return value
+
+    return check
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=4010, show_default=True, type=int)
@@ -70,7 +87,18 @@ def main() -> None:
               help="Seconds one delivery attempt may take.")
 @click.option("--webhook-allow-host", multiple=True,
               help="Also deliver to this host (by default only loopback hosts receive webhooks).")
-@click.option("--cors-origin", multiple=True, help="Allowed browser origin (default: any).")
+@click.option("--cors-origin", multiple=True,
+              help="Allowed browser origin, with credentials (the session cookie); repeatable. Default: any origin, "
+                   "without credentials.")
+@click.option("--latency", callback=_checked(Latency.parse), metavar="MS|MIN-MAX",
+              help="Delay every API answer by MS milliseconds, or uniformly between MIN and MAX (at most 60000); "
+                   "a request can ask for its own with 'Prefer: delay=MS'.")
+@click.option("--faults", "fault_rate", default=0.0, type=click.FloatRange(0, 1), metavar="RATE",
+              help="Answer this share of API requests (0..1) with an error the operation documents (401, 404, 409, "
+                   "429, 502), drawn from a stream seeded with --seed. Default 0.")
+@click.option("--rate-limit", callback=_checked(parse_rate), metavar="COUNT/UNIT",
+              help="Limit each management key and session to COUNT requests per UNIT (e.g. 60/min, as the "
+                   "product docs say): past it, 429 with Retry-After. Default: no limit.")
 @click.option("--no-validate-responses", is_flag=True, help="Skip validating responses against the spec.")
 @click.option("--no-validate", is_flag=True, help="Skip validating requests and responses (for measurements: "
               "invalid input then reaches the handlers).")
@@ -81,8 +109,8 @@ def main() -> None:
                    "where it can run.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreachable, webhook_max_attempts,
-          webhook_backoff, webhook_timeout, webhook_allow_host, cors_origin, no_validate_responses, no_validate, threads,
-          server_name, verbose) -> None:
+          webhook_backoff, webhook_timeout, webhook_allow_host, cors_origin, latency, fault_rate, rate_limit,
+          no_validate_responses, no_validate, threads, server_name, verbose) -> None:
     """Serve the API under /api/manage/v1 (spec at /openapi.json)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,6 +123,7 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
         cors_origins=list(cors_origin) or "*", webhook_max_attempts=webhook_max_attempts,
         webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, webhook_allow_hosts=tuple(webhook_allow_host),
         world_seed=seed, scale=scale, anchor=anchor, fixtures=fixtures,
+        latency=latency, fault_rate=fault_rate, rate_limit=rate_limit,
     )
     # The world is built here without its background workers: they start where requests are served
     # (granian forks a worker process that inherits the world).
@@ -107,6 +136,16 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
     click.echo(f"  spec:         {url}/openapi.json")
     click.echo(f"  organization: {services.org.id} ({services.org.org['name']})")
     click.echo(f"  token:        {services.token}")
+    click.echo(f"  docs:         {url}/docs")
+    owner = next((m["user"]["email"] for m in services.org.members.values()
+                  if m.get("role") == "owner" and m.get("status") != "invited"), None)
+    if owner:
+        click.echo(f"  sign in:      curl -c jar -H 'Content-Type: application/json' -d '{{\"email\": \"{owner}\"}}' "
+                   f"{url}/__mock/session")
+    knobs = [f"latency {latency} ms" if latency else "", f"faults {fault_rate:g}" if fault_rate else "",
+             f"rate limit {rate_limit}" if rate_limit else ""]
+    if any(knobs):
+        click.echo(f"  frontend kit: {', '.join(k for k in knobs if k)}")
     click.echo(f"  try:          curl -H 'Authorization: Bearer {services.token}' {url}/api/manage/v1/projects")
     if not is_loopback(host):
         click.echo(click.style(

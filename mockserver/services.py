@@ -34,6 +34,10 @@ class MockConfig:
     webhook_timeout: float = 5.0
     webhook_allow_hosts: tuple[str, ...] = ()
     start_workers: bool = True
+    # Frontend kit (mockserver/frontend): all off by default
+    latency: str | None = None  # "MS" or "MIN-MAX", every API answer
+    fault_rate: float = 0.0  # share of API requests answered with a documented error
+    rate_limit: str | None = None  # "COUNT/UNIT" per management key or session, e.g. "60/min"
     # Seeded world (None: just the organization and its key)
     world_seed: int | None = None
     scale: int | None = None

@@ -331,6 +331,25 @@ def _simulation_filter(spec: Spec) -> None:
     })
 
 
+def _rate_limited(spec: Spec) -> None:
+    def header(description: str) -> dict[str, Any]:
+        return {"description": description, "schema": {"type": "integer", "minimum": 0}}
+
+    spec["components"]["responses"].setdefault("TooManyRequests", {
+        "description": "Rate limit exceeded (product docs: 60 requests per minute per management key)",
+        "headers": {
+            "Retry-After": header("Seconds to wait before the next request is accepted"),
+            "X-RateLimit-Limit": header("Requests allowed in the window"),
+            "X-RateLimit-Remaining": header("Requests left in the window"),
+            "X-RateLimit-Reset": header("Unix time (seconds) at which a request is next accepted"),
+        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    })
+    for _, _, op in _ops(spec):
+        if op.get("security", spec.get("security")) != []:
+            op["responses"].setdefault("429", {"$ref": "#/components/responses/TooManyRequests"})
+
+
 def _event_payloads(spec: Spec) -> None:
     payload = spec["components"]["schemas"]["WebhookDelivery"]["properties"]["payload"]
     payload.update({
@@ -484,6 +503,15 @@ ERRATA: tuple[Erratum, ...] = (
         "Docs: a delivery POSTs a JSON envelope `{id, type, created_at, data}`. The shape of `data` per event "
         "type is this mock's (`x-modelux-event-data`, an annotation no validator enforces on other servers).",
         _event_payloads,
+    ),
+    Erratum(
+        "E19",
+        "gap",
+        "`429` with `Retry-After` on every operation that takes a management key",
+        "Product docs: the management API allows 60 requests per minute per management key. A client must "
+        "be able to meet and handle the answer past it; the spec documents none. The answer is the error "
+        "envelope; `Retry-After` and `X-RateLimit-Limit/Remaining/Reset` are described, not required.",
+        _rate_limited,
     ),
     Erratum(
         "N1",
