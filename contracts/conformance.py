@@ -18,7 +18,7 @@ from schemathesis.config import SchemathesisConfig
 from . import hooks  # noqa: F401  (registers the window-order filter)
 from .observations import OBSERVED
 from .oracles import Exchange, OracleRun, Send
-from .pacing import MAX_429_RETRIES, Pacer, parse_retry_after
+from .pacing import Pacer
 from .settings import RunSettings
 from .specs import load_spec
 from .target import Guard, Registry, StagingRefusal, api_path, record_exchange
@@ -107,9 +107,8 @@ def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
     session = requests.Session()
 
     def send(path: str, token: str | None = None, query: Any = None) -> Exchange:
-        pacer.acquire()
-        response = session.get(settings.api_url + path, params=query, timeout=30,
-                               headers={"Authorization": f"Bearer {token or settings.token}"})
+        response = pacer.send(lambda: session.get(settings.api_url + path, params=query, timeout=30,
+                                                  headers={"Authorization": f"Bearer {token or settings.token}"}))
         return Exchange("GET", path, response.status_code, _payload(response), response.text, query=dict(query or {}),
                         foreign=bool(token) and token != settings.token)
 
@@ -145,15 +144,7 @@ class GuardedSession(requests.Session):
             path = path[len(self.api_path):]
         self.guard.check(method, path, body)  # StagingRefusal propagates: the caller skips the case
         before = self.oracles.before(method, path, body) if self.oracles is not None else None
-        attempts = 0
-        while True:
-            self.pacer.acquire()
-            response = super().request(method, url, *args, **kwargs)
-            if response.status_code == 429 and attempts < MAX_429_RETRIES:
-                attempts += 1
-                self.pacer.backoff(parse_retry_after(response.headers.get("Retry-After")))
-                continue
-            break
+        response = self.pacer.send(lambda: super(GuardedSession, self).request(method, url, *args, **kwargs))
         payload = _payload(response)
         if response.status_code < 300 or self.staging:
             # Statuses are counted by the `mx_observe` check; here only creations, deletions and ids.

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .observations import OBSERVED, Observations
-from .pacing import MAX_429_RETRIES, Pacer, parse_retry_after
+from .pacing import Pacer
 from .specs import BASE_PATH, operation_index
 
 
@@ -312,19 +312,12 @@ class Target:
         if use:
             send_headers.setdefault("Authorization", f"Bearer {use}")
         url = self.api + path
-        attempts = 0
-        while True:
-            self.pacer.acquire()
-            try:
-                response = self.client.request(method, url, json=json if content is None else None,
-                                               params=params, headers=send_headers, content=content)
-            except httpx.TransportError as exc:
-                raise TargetUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-            if response.status_code == 429 and attempts < MAX_429_RETRIES:
-                attempts += 1
-                self.pacer.backoff(parse_retry_after(response.headers.get("Retry-After")))
-                continue
-            break
+        try:
+            response = self.pacer.send(lambda: self.client.request(
+                method, url, json=json if content is None else None, params=params, headers=send_headers,
+                content=content))
+        except httpx.RequestError as exc:
+            raise TargetUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         try:
             payload = response.json()
         except ValueError:

@@ -90,6 +90,21 @@ def test_target_honours_retry_after_on_429():
         server.shutdown()
 
 
+def test_pacer_send_honours_retry_after_then_gives_the_last_answer():
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock, sleep=clock.sleep)
+
+    class Answer:
+        def __init__(self, status: int, retry_after: str | None = None):
+            self.status_code, self.headers = status, {"Retry-After": retry_after} if retry_after else {}
+
+    answers = iter([Answer(429, "2"), Answer(429), Answer(200)])
+    assert pacer.send(lambda: next(answers)).status_code == 200
+    assert clock.slept == [2, DEFAULT_RETRY_AFTER] and pacer.throttled == 2 and pacer.sent == 3
+    always = pacer.send(lambda: Answer(429, "0"), retries=2)
+    assert always.status_code == 429 and pacer.sent == 6  # the first send and two retries, then it gives up
+
+
 def test_api_root_is_the_url_given_or_the_spec_path_on_a_bare_origin():
     assert api_root("http://h:1") == "http://h:1/api/manage/v1"
     assert api_root("http://h:1/") == "http://h:1/api/manage/v1"
