@@ -4,17 +4,26 @@
     modelux-contracts run                      # against the embedded mock, in process
     modelux-contracts rules                    # list the domain rules and their sources
 
-Exit status: 0 conformant, 1 any violation (or a target that rejects the token), 2 usage or
-configuration errors (bad options, unreachable target).
+Exit status:
+    0  conformant: everything selected was judged and nothing failed
+    1  not conformant: the target broke a rule or a check (or rejected the token); violations win over suite errors
+    2  usage or configuration error (bad options, unreachable target)
+    3  suite error: a rule of modelux-contracts crashed (a bug in the suite, not in the target) and the target
+       broke nothing that was judged, so the run can say neither "conformant" nor "not conformant"
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import click
+
+from .oracles import ORACLES
+from .ruleset import RULES
+from .summary import EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PYTEST_INI = SUITE_DIR / "pytest.ini"
@@ -73,8 +82,10 @@ def pytest_args(*, base_url: str | None, token: str | None, other_token: str | N
 
 
 def exit_code(pytest_status: int) -> int:
-    """pytest's exit status mapped to ours: 0 conformant, 1 violations, 2 usage/configuration."""
-    return {0: 0, 1: 1}.get(int(pytest_status), 2)
+    """pytest's exit status mapped to ours. The plugin ends a session with 3 when a rule crashed and nothing failed
+    (pytest's own 3 is a crash of pytest or a plugin: a suite error too); anything else but 0 and 1 is a usage or
+    configuration error."""
+    return {0: EXIT_CONFORMANT, 1: EXIT_VIOLATIONS, 3: EXIT_SUITE_ERROR}.get(int(pytest_status), EXIT_USAGE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,8 +126,9 @@ def main() -> None:
 @click.argument("pytest_extra", nargs=-1, type=click.UNPROCESSED)
 def run(base_url, token, api_at_root, other_token, junit, workers, max_examples, seed, webhook_host, webhook_port, webhook_wait, strict_spec,
         staging, rate, profile, rules, phases, report, verbose, quiet, pytest_extra) -> None:
-    """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors."""
-    import pytest
+    """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors, 3 on a suite
+    error (a bug in modelux-contracts, not in the target)."""
+    import pytest  # the command's own start stays quick for --help and `rules`
 
     if base_url and not token:
         raise click.UsageError("--token (or MODELUX_TOKEN) is required with --base-url")
@@ -138,11 +150,6 @@ def run(base_url, token, api_at_root, other_token, junit, workers, max_examples,
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
 def rules(as_json: bool) -> None:
     """List the domain rules: code, source (spec / docs / ours) and what each checks."""
-    import json
-
-    from .oracles import ORACLES
-    from .ruleset import RULES
-
     if as_json:
         click.echo(json.dumps([{"code": r.code, "source": r.source, "title": r.title, "ref": r.ref,
                                 "needs": sorted(r.needs), "staging": r.staging, "function": r.name,

@@ -15,15 +15,22 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
 from .pacing import Pacer
+from .receiver import Receiver
+from .rules.core import SuiteError
+from .ruleset import RULES, selected
 from .settings import (DEFAULT_MAX_EXAMPLES, PHASES, PROFILES, STAGING_MAX_EXAMPLES, STAGING_RATE_PER_MIN,
                        RunSettings)
+from .specs import operation_index
+from .summary import EXIT_SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
 from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
@@ -115,9 +122,7 @@ def _settings_from_options(config: pytest.Config) -> RunSettings:
         raise pytest.UsageError(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
     if staging and opt.mx_phases is None:
         phases = ("examples", "fuzzing")  # no coverage sweep and no stateful walk at 60 requests a minute
-    from .ruleset import RULES
-
-    missing = [c for c in rules if c not in RULES and c != "MX-VERSION-MODEL"]
+    missing = [c for c in rules if c not in RULES and c != MODEL_RULE]
     if missing:
         raise pytest.UsageError(f"unknown rule code(s): {', '.join(missing)} (see `modelux-contracts rules`)")
     seed = opt.mx_seed if opt.mx_seed is not None else random.SystemRandom().randrange(2**31)  # printed, reproducible
@@ -175,6 +180,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         SETTINGS = _settings_from_options(config)
         if not SETTINGS.base_url:
+            # The default target: the mock's public entry for tools, imported only when no --base-url is given.
             from mockserver.testing import new_token, serve_embedded
 
             embedded = stack.enter_context(serve_embedded(token=SETTINGS.token or new_token()))
@@ -204,8 +210,6 @@ class _XdistHandOver:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        from dataclasses import asdict
-
         data = asdict(current())
         data["rules"], data["phases"] = list(data["rules"]), list(data["phases"])
         node.workerinput["modelux_settings"] = data
@@ -278,13 +282,10 @@ class _SuitePlugin:
         if name == "test_stateful.py" and (settings.rules_only or "stateful" not in settings.phases):
             return True
         if name in ("test_rules.py", "test_webhooks.py") and settings.rules_only:
-            from .models import MODEL_CODES
-            from .ruleset import selected
-
             chosen = selected(settings)
             if name == "test_webhooks.py":
                 return not any("receiver" in r.needs for r in chosen) or None
-            model = bool(set(settings.rules) & {*MODEL_CODES, "MX-VERSION-MODEL"})
+            model = bool(set(settings.rules) & {*MODEL_CODES, MODEL_RULE})
             return not (model or any("receiver" not in r.needs for r in chosen)) or None
         return None
 
@@ -305,6 +306,15 @@ class _SuitePlugin:
                 item.add_marker(pytest.mark.xdist_group("modelux-scenarios"))
         items.sort(key=lambda it: KIND_ORDER.get(_describe(it)[0], 9) if _in_suite(it) else -1)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """A rule that crashed is a suite error: its report says so, for the verdict and the exit status."""
+        report = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
+            error = call.excinfo.value
+            report.user_properties.append(("mx_suite_error", f"{error.code}: {error.describe()}"))
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if "mx_kind" not in props:
@@ -314,24 +324,31 @@ class _SuitePlugin:
         entry = self.results.setdefault(report.nodeid, {"kind": props["mx_kind"], "key": props["mx_key"],
                                                         "title": props.get("mx_title", ""), "outcome": "passed",
                                                         "details": []})
-        if report.failed:
+        suite_error = props.get("mx_suite_error")
+        if report.failed and suite_error:
+            entry["outcome"] = "suite_error"
+            entry["details"] = [f"suite error (a bug in modelux-contracts, not in the target): {suite_error}"]
+        elif report.failed:
             entry["outcome"] = "failed" if report.when == "call" else "error"
             entry["details"] = _failure_lines(report)
         elif report.skipped and entry["outcome"] == "passed":
             entry["outcome"] = "skipped"
             entry["details"] = [_skip_reason(report)]
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self, "_stop", None) is not None:
             self._stop.set()
         if _is_worker(self.config):
             self.config.workeroutput["modelux"] = OBSERVED.to_json()
+            return
+        if exitstatus == pytest.ExitCode.TESTS_FAILED and not failures(self.results) and suite_errors(self.results):
+            # Only rules crashed: the suite's own bug, an exit status of its own (violations win over it).
+            session.exitstatus = EXIT_SUITE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):
             return
-        from .summary import render_summary, verdict_json
-
         settings = current()
         for line in render_summary(settings, self.results, OBSERVED, time.monotonic() - self.started):
             markup = {"red": True} if line.startswith(("FAIL", "ERROR", "Verdict: NOT")) else \
@@ -364,8 +381,6 @@ def _describe(item: pytest.Item) -> tuple[str, str, str]:
     """(kind, key, title) of a suite item: the operation or rule it judges."""
     label = getattr(item, "operation_label", None)
     if label:
-        from .specs import operation_index
-
         op_id = {v: k for k, v in operation_index().labels.items()}.get(label, "")
         return "conformance", label, op_id
     marker = item.get_closest_marker("mx_rule")
@@ -436,8 +451,6 @@ def mx_target(mx_settings: RunSettings):
 @pytest.fixture(scope="session")
 def mx_receiver(mx_settings: RunSettings):
     """The webhook receiver, started on first use."""
-    from .receiver import Receiver
-
     host = mx_settings.webhook_host
     bind = "127.0.0.1" if host is None or is_loopback(f"http://{host}") else "0.0.0.0"
     receiver = Receiver(bind_host=bind, port=mx_settings.webhook_port, public_host=host or "127.0.0.1").start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json as jsonlib
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -153,9 +152,11 @@ class Registry:
         with self._lock:
             self.items.append(item)
 
-    def owns(self, ident: str | None) -> bool:
+    def owns(self, ident: Any) -> bool:
+        if not isinstance(ident, str):  # an id of any other shape was not made by this run
+            return False
         with self._lock:
-            return ident is not None and (ident in self.adopted or any(item.id == ident for item in self.items))
+            return ident in self.adopted or any(item.id == ident for item in self.items)
 
     def mark_gone(self, kind: str, ident: str) -> int:
         """Mark an item deleted; returns how many items this newly marked."""
@@ -411,17 +412,6 @@ class Target:
             else:
                 report.left.append((item, f"the API has no delete operation for a {item.kind}"))
         return report
-
-    def wait_until(self, probe, *, timeout: float, interval: float = 0.2, what: str = "condition"):
-        """Call `probe()` until it returns something truthy or the deadline passes (then None)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = probe()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(max(interval, 60.0 / self.pacer.rate_per_min if self.pacer.paced else interval))
 
 
 def dumps(value: Any, limit: int = 300) -> str:

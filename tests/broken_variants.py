@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import secrets
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -113,6 +115,40 @@ def _dry_run_accepts_invalid(app, token: str):
     return wsgi
 
 
+# ── rewriting answers ───────────────────────────────────────────────────────
+
+
+def _call(app, environ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The app's whole answer to a request: status line, headers, body."""
+    captured: dict[str, Any] = {}
+
+    def capture(status, headers, exc_info=None):
+        captured.update(status=status, headers=headers)
+        return lambda data: None
+
+    chunks = app(environ, capture)
+    try:
+        body = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return captured["status"], captured["headers"], body
+
+
+def _rewriting(app, rewrite: Callable[[int, bytes], bytes | None]):
+    """The app, with each answer's body replaced by `rewrite(status, body)` when that is not None."""
+
+    def wsgi(environ, start_response):
+        status, headers, body = _call(app, environ)
+        new = rewrite(int(status[:3]), body)
+        if new is not None:
+            body = new
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
+
+    return wsgi
+
+
 # ── handler-level breakages ─────────────────────────────────────────────────
 
 
@@ -177,7 +213,7 @@ def _every_patch_bumps(call: Call, original: Handler):
 def _restore_rewinds(call: Call, original: Handler):
     record = call.org.get("routing_configs", call.path["id"])
     versions = call.org.config_versions[record["id"]]
-    reply = original(call)
+    original(call)
     versions.pop()  # no new version: the config just points back at version k
     record["version"] = call.body["version"]
     return ok(public(record))
@@ -426,23 +462,8 @@ def _tracebacks_in_400s(app, token: str):
     """400 answers carry the server's stack trace as their message."""
     trace = ('Traceback (most recent call last):\n  File "/srv/modelux/app/handlers.py", line 212, in dispatch\n'
              "    body = schema.validate(raw)\nValueError: request body failed validation")
-
-    def wsgi(environ, start_response):
-        captured: dict[str, Any] = {}
-
-        def capture(status, headers, exc_info=None):
-            captured.update(status=status, headers=headers)
-            return lambda data: None
-
-        body = b"".join(app(environ, capture))
-        if captured["status"].startswith("400"):
-            body = json.dumps({"error": trace, "code": "bad_request"}).encode()
-            captured["headers"] = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"] + [
-                ("Content-Length", str(len(body)))]
-        start_response(captured["status"], captured["headers"])
-        return [body]
-
-    return wsgi
+    leaked = json.dumps({"error": trace, "code": "bad_request"}).encode()
+    return _rewriting(app, lambda status, body: leaked if status == 400 else None)
 
 
 def _foreign_project_forbidden(call: Call, original: Handler):
@@ -609,6 +630,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
       handlers={"updateRoutingConfig": _instead(_patch_without_version)}),
     V("rename-bumps-version", "MX-VERSION-NOOP", "every PATCH adds a version, even a rename",
       handlers={"updateRoutingConfig": _instead(_every_patch_bumps)}, profile="strict"),
+    # answers without their documented shape: a violation by the target, never a crash of the suite
+    V("versions-in-an-object", "MX-VERSION-HISTORY", "the version history is an object holding the list",
+      handlers={"listRoutingConfigVersions": _after(lambda call, reply: (200, {"data": {"versions": _data(reply)}}))}),
+    V("budget-created-in-a-list", "MX-BUDGET-SOFT-CAP-DEFAULT", "POST /budgets answers the new budget inside a list",
+      handlers={"createBudget": _after(lambda call, reply: (201, {"data": [_data(reply)]}))}),
     V("restore-rewinds", "MX-RESTORE-NEW-VERSION", "restore points back at version k instead of adding n+1",
       handlers={"restoreRoutingConfigVersion": _instead(_restore_rewinds)}),
     V("restore-unknown-ok", "MX-RESTORE-UNKNOWN-404", "restoring an unknown version answers 200",
@@ -747,3 +773,41 @@ PHASES_VARIANT = V("oracle-breakages-in-the-phases", "MX-BY-ID", "four breakages
                    wsgi=_tracebacks_in_400s, profile="strict")
 PHASES_CODES = ("MX-BY-ID", "MX-IMMUTABLE-FIELDS", "MX-FOREIGN-LIKE-UNKNOWN", "MX-ERROR-NO-LEAK")
 
+
+
+def bent_shapes(seed: int, rate: float = 0.2):
+    """A gateway that bends a share of the successful answers out of their documented shape, at random (seeded):
+    somewhere inside `data` (`data` itself included), a field is dropped or a value becomes one of another JSON type.
+    No rule may crash on such answers: each is a violation by the target, or a skip (tests/test_contracts_proof.py)."""
+    others: list[Any] = [None, 0, 1.5, True, "x", [], {}, [1], {"x": 1}]
+
+    def bend(rng: random.Random, payload: Any) -> Any:
+        if not isinstance(payload, dict) or "data" not in payload or rng.random() >= rate:
+            return None
+        node, key = payload, "data"  # walk down to a random place
+        while True:
+            value = node[key]
+            steps = sorted(value) if isinstance(value, dict) else list(range(len(value))) if isinstance(value, list) \
+                else []
+            if not steps or rng.random() < 0.4:
+                break
+            node, key = value, rng.choice(steps)
+        if isinstance(node, dict) and key != "data" and rng.random() < 0.5:
+            del node[key]
+        else:
+            node[key] = rng.choice([other for other in others if type(other) is not type(node[key])])
+        return payload
+
+    def wrap(app, token: str):
+        rng, lock = random.Random(seed), threading.Lock()
+
+        def rewrite(status: int, body: bytes) -> bytes | None:
+            if not 200 <= status < 300 or not body.startswith(b"{"):
+                return None
+            with lock:
+                bent = bend(rng, json.loads(body))
+            return json.dumps(bent).encode() if bent is not None else None
+
+        return _rewriting(app, rewrite)
+
+    return wrap
