@@ -7,9 +7,8 @@ acts on sessions that run the suite's modules (items under `contracts/suite`).
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import random
 import re
 import sys
 import threading
@@ -23,17 +22,16 @@ import pytest
 
 from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
+from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
 from .pacing import Pacer
 from .receiver import Receiver
 from .rules.core import SuiteError
 from .ruleset import RULES, selected
-from .settings import (DEFAULT_MAX_EXAMPLES, PHASES, PROFILES, STAGING_MAX_EXAMPLES, STAGING_RATE_PER_MIN,
-                       RunSettings)
+from .settings import RunSettings
 from .specs import operation_index
 from .summary import EXIT_SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
 from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 # Process-wide state the suite modules read at import time (they build schemathesis schemas then).
 SETTINGS: RunSettings | None = None
@@ -73,70 +71,42 @@ def phase_session():
 # ── options ─────────────────────────────────────────────────────────────────
 
 
+def _pytest_type(option: Option):
+    """An argparse type for an option of the table: its values read as the command reads them."""
+
+    def convert(text: str):
+        try:
+            return option.convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = option.dest
+    return convert
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("modelux-contracts", "Modelux Management API contract suite")
-    group.addoption("--base-url", dest="mx_base_url", default=os.environ.get("MODELUX_BASE_URL"),
-                    help="The API root (a URL with a path is used as given) or a bare origin, which gets the spec's "
-                         "/api/manage/v1. Default: the embedded mock, in process.")
-    group.addoption("--api-at-root", dest="mx_api_at_root", action="store_true",
-                    help="The API sits at the root of the --base-url origin: no /api/manage/v1 is appended.")
-    group.addoption("--token", dest="mx_token", default=os.environ.get("MODELUX_TOKEN"),
-                    help="Management key for the target (env MODELUX_TOKEN).")
-    group.addoption("--other-token", dest="mx_other_token", default=os.environ.get("MODELUX_OTHER_TOKEN"),
-                    help="Management key of a second organization on the same target: enables the organization "
-                         "isolation rule (env MODELUX_OTHER_TOKEN). The embedded mock provides one.")
-    group.addoption("--strict-spec", dest="mx_strict_spec", action="store_true",
-                    help="Judge against the pristine upstream spec instead of the effective one (spec gaps fail).")
-    group.addoption("--staging", dest="mx_staging", action="store_true",
-                    help="Staging mode: paced, never touches what the run did not create, cleans up after itself.")
-    group.addoption("--rate", dest="mx_rate", type=float, default=None,
-                    help=f"Requests per minute (default: unpaced; {STAGING_RATE_PER_MIN:.0f} in staging mode).")
-    group.addoption("--profile", dest="mx_profile", choices=PROFILES, default="default",
-                    help="`strict` also runs the rules that are this project's own decisions.")
-    group.addoption("--max-examples", dest="mx_max_examples", type=int, default=None,
-                    help=f"Examples per operation and stateful scenarios (default {DEFAULT_MAX_EXAMPLES}, "
-                         f"{STAGING_MAX_EXAMPLES} in staging mode).")
-    group.addoption("--contract-seed", dest="mx_seed", type=int, default=None, help="Seed for reproducible runs.")
-    group.addoption("--webhook-host", dest="mx_webhook_host", default=None,
-                    help="Host name the target uses to reach the suite's webhook receiver (default 127.0.0.1).")
-    group.addoption("--webhook-port", dest="mx_webhook_port", type=int, default=0,
-                    help="Port of the webhook receiver (default: any free port).")
-    group.addoption("--webhook-wait", dest="mx_webhook_wait", type=float, default=120.0,
-                    help="Seconds to wait for a delivery or retry from a remote target (default 120).")
-    group.addoption("--rules", dest="mx_rules", default=None,
-                    help="Comma-separated rule codes: run only these rules (no schemathesis phases).")
-    group.addoption("--phases", dest="mx_phases", default=None,
-                    help=f"Comma-separated schemathesis phases to run (default: {','.join(PHASES)}; "
-                         "`none` runs only the domain rules).")
-    group.addoption("--contract-report", dest="mx_report", default=None,
-                    help="Write the verdict (per operation, per rule, spec gaps, cleanup) as JSON here.")
+    for option in OPTIONS:
+        if option.command_only is not None:
+            continue
+        kwargs: dict[str, Any] = {"dest": option.pytest_dest, "help": option.help, "default": option.initial()}
+        if option.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif option.kind == "choice":
+            kwargs["choices"] = option.choices
+        elif option.kind in (int, float):
+            kwargs["type"] = _pytest_type(option)
+        group.addoption(option.pytest_name, **kwargs)
 
 
 def _settings_from_options(config: pytest.Config) -> RunSettings:
-    opt = config.option
-    staging = bool(opt.mx_staging)
-    rules = tuple(c.strip().upper() for c in (opt.mx_rules or "").split(",") if c.strip())
-    phases = tuple(p.strip() for p in (opt.mx_phases or ",".join(PHASES)).split(",") if p.strip() not in ("", "none"))
-    unknown = set(phases) - set(PHASES)
-    if unknown:
-        raise pytest.UsageError(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
-    if staging and opt.mx_phases is None:
-        phases = ("examples", "fuzzing")  # no coverage sweep and no stateful walk at 60 requests a minute
-    missing = [c for c in rules if c not in RULES and c != MODEL_RULE]
-    if missing:
-        raise pytest.UsageError(f"unknown rule code(s): {', '.join(missing)} (see `modelux-contracts rules`)")
-    seed = opt.mx_seed if opt.mx_seed is not None else random.SystemRandom().randrange(2**31)  # printed, reproducible
-    max_examples = opt.mx_max_examples or (STAGING_MAX_EXAMPLES if staging else DEFAULT_MAX_EXAMPLES)
-    rate = opt.mx_rate if opt.mx_rate is not None else (STAGING_RATE_PER_MIN if staging else None)
-    workers = _worker_count(config)
-    return RunSettings(
-        base_url=opt.mx_base_url or "", token=opt.mx_token or "", other_token=opt.mx_other_token,
-        api_at_root=bool(opt.mx_api_at_root),
-        strict_spec=bool(opt.mx_strict_spec),
-        staging=staging, rate_per_min=rate, profile=opt.mx_profile, max_examples=max_examples, seed=seed,
-        phases=phases, rules=rules, webhook_host=opt.mx_webhook_host, webhook_port=opt.mx_webhook_port,
-        webhook_wait=opt.mx_webhook_wait, workers=workers,
-    )
+    values = {option.dest: getattr(config.option, option.pytest_dest) for option in OPTIONS
+              if option.command_only is None}
+    try:
+        return settings_from(values, workers=_worker_count(config),
+                             known_rules=lambda code: code in RULES or code == MODEL_RULE)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _worker_count(config: pytest.Config) -> int:
@@ -357,7 +327,7 @@ class _SuitePlugin:
         if settings.notes:
             for note in settings.notes:
                 terminalreporter.write_line(f"note: {note}")
-        report_path = config.option.mx_report
+        report_path = getattr(config.option, BY_DEST["report"].pytest_dest)
         if report_path:
             Path(report_path).parent.mkdir(parents=True, exist_ok=True)
             Path(report_path).write_text(json.dumps(verdict_json(settings, self.results, OBSERVED), indent=1))

@@ -1,13 +1,15 @@
 """Unit tests of the contract suite's parts: pacing, polling, the staging guard, the receiver, the spec-gap table,
-the rule registry and the CLI's argument mapping, and how a rule's run ends (a violation by the
+the rule registry, the option table and the CLI's argument mapping, and how a rule's run ends (a violation by the
 target, or a suite error). Fast; no suite runs (see test_contracts_proof.py)."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import threading
 import time
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -18,14 +20,16 @@ import pytest
 
 import contracts.rules
 import contracts.runner
-from contracts.cli import exit_code, pytest_args
+from contracts.cli import exit_code, pytest_args, run
+from contracts.options import OPTIONS, UsageError, settings_fields_covered, settings_from
+from contracts.plugin import pytest_addoption
 from contracts.pacing import DEFAULT_RETRY_AFTER, Pacer, parse_retry_after
 from contracts.polling import poll
 from contracts.receiver import Receiver
 from contracts.rules.core import Rule, SuiteError
 from contracts.ruleset import RULES
 from contracts.runner import judge_rule
-from contracts.settings import SOURCES, RunSettings
+from contracts.settings import PHASES, SOURCES, RunSettings
 from contracts.specs import gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
@@ -303,6 +307,66 @@ def test_pacer_send_honours_retry_after_then_gives_the_last_answer():
     assert clock.slept == [2, DEFAULT_RETRY_AFTER] and pacer.throttled == 2 and pacer.sent == 3
     always = pacer.send(lambda: Answer(429, "0"), retries=2)
     assert always.status_code == 429 and pacer.sent == 6  # the first send and two retries, then it gives up
+
+
+# ── the option table ────────────────────────────────────────────────────────
+
+
+class _Recorder:
+    """Stands for pytest's parser: records what the plugin declares, into an argparse parser."""
+
+    def __init__(self) -> None:
+        self.parser = argparse.ArgumentParser()
+
+    def getgroup(self, *args, **kwargs):
+        return self
+
+    def addoption(self, *names, **kwargs):
+        self.parser.add_argument(*names, **kwargs)
+
+
+def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
+    assert settings_fields_covered() == {f.name for f in dataclass_fields(RunSettings)}
+    command = {param.name: param for param in run.params}
+    for option in OPTIONS:
+        param = command[option.dest]
+        assert option.flag in param.opts and param.default == option.default and param.envvar == option.envvar
+    recorder = _Recorder()
+    pytest_addoption(recorder)
+    declared = {action.dest: action for action in recorder.parser._actions}  # argparse's own list
+    for option in OPTIONS:
+        assert (option.pytest_dest in declared) == (option.command_only is None), option.flag
+    # The command's values, through the pytest command line it builds, give the settings they say.
+    values = {"base_url": "http://h:1", "token": "t", "other_token": "o", "api_at_root": True, "max_examples": 7,
+              "seed": 11, "webhook_host": "h", "webhook_port": 8099, "webhook_wait": 30.0, "strict_spec": True,
+              "staging": True, "rate": 30.0, "profile": "strict", "rules": "mx-version-bump", "phases": "coverage",
+              "report": "r.json"}
+    args = pytest_args(**values)
+    suite_args = args[args.index("--tb=short"):]
+    parsed, _ = recorder.parser.parse_known_args([a for a in suite_args if a not in ("-q", "-v")])
+    parsed_values = {option.dest: getattr(parsed, option.pytest_dest) for option in OPTIONS
+                     if option.command_only is None}
+    settings = settings_from(parsed_values)
+    assert (settings.base_url, settings.token, settings.other_token, settings.api_at_root) == ("http://h:1", "t", "o",
+                                                                                              True)
+    assert (settings.max_examples, settings.seed, settings.rate_per_min, settings.profile) == (7, 11, 30.0, "strict")
+    assert (settings.webhook_host, settings.webhook_port, settings.webhook_wait) == ("h", 8099, 30.0)
+    assert settings.strict_spec and settings.staging and settings.rules == ("MX-VERSION-BUMP",)
+    assert settings.phases == ("coverage",) and parsed.mx_report == "r.json"
+    with pytest.raises(SystemExit):  # the table's bounds hold for pytest's options too
+        recorder.parser.parse_args(["--webhook-port", "70000"])
+
+
+def test_settings_defaults_and_staging_defaults():
+    plain = settings_from({})
+    assert (plain.max_examples, plain.rate_per_min, plain.phases, plain.webhook_wait) == (100, None, PHASES, 120.0)
+    assert isinstance(plain.seed, int) and plain.profile == "default" and plain.base_url == ""
+    staging = settings_from({"staging": True})
+    assert (staging.max_examples, staging.rate_per_min, staging.phases) == (5, 60.0, ("examples", "fuzzing"))
+    with pytest.raises(UsageError):
+        settings_from({"phases": "examples,everything"})
+    with pytest.raises(UsageError):
+        settings_from({"rules": "MX-NOPE"}, known_rules=lambda code: code in RULES)
 
 
 # ── the rules: registry, layering, and how a run ends ───────────────────────
