@@ -262,13 +262,12 @@ class _SuitePlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        for item in items:
+        for index, item in enumerate(items):
             if not _in_suite(item):
                 continue
             kind, key, title = _describe(item)
             if kind == "conformance" and item.nodeid.endswith("::" + item.originalname):
-                # schemathesis items share one node id under pytest 9: give each its operation
-                _rename(item, f"{item.nodeid}[{key}]")
+                items[index] = item = _named_after_its_name(item)
             item.user_properties.extend([("mx_kind", kind), ("mx_key", key), ("mx_title", title)])
             if config.pluginmanager.hasplugin("xdist") and kind in ("rule", "model", "webhook", "stateful"):
                 # One worker runs the scenarios in order; the stateful walk (which may delete seeded projects)
@@ -333,14 +332,17 @@ class _SuitePlugin:
             Path(report_path).write_text(json.dumps(verdict_json(settings, self.results, OBSERVED), indent=1))
 
 
-def _rename(item: pytest.Item, nodeid: str) -> None:
-    """Set an item's node id (pytest 9 keeps a structured `_id`; older versions a string `_nodeid`)."""
-    try:
-        from _pytest.nodeid import NodeId
+def _named_after_its_name(item: pytest.Item) -> pytest.Item:
+    """The same schemathesis test, made again under its own name.
 
-        item._id = NodeId.parse(nodeid)  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover (pytest < 9)
-        item._nodeid = nodeid  # type: ignore[attr-defined]
+    Schemathesis names each operation's item `test_conformance[POST /projects]` but gives it the original name
+    `test_conformance`, from which pytest 9 builds the node id: every operation would share one node id (and one
+    JUnit name), which pytest-xdist cannot schedule. `from_parent` without an original name builds the node id from
+    the item's own name; the item's public attributes carry everything else over.
+    """
+    return type(item).from_parent(item.parent, name=item.name, callobj=item.obj, test_func=item.test_function,
+                                  test_name=item.test_name, operation_label=item.operation_label,
+                                  operation_tags=item.operation_tags)
 
 
 def _in_suite(item: pytest.Item) -> bool:
