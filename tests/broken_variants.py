@@ -15,9 +15,11 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import Any, Callable
 
 from mockserver.errors import Invalid, NotFound
@@ -37,6 +39,7 @@ class Variant:
     wsgi: Callable[[Any, str], Any] | None = None
     profile: str = "default"  # "strict" for rules that are our own decisions
     expect: str = "fail"  # "skip": a target whose data is too uniform to judge; the rule must not pass
+    # ("pass": not broken at all — a conformant target the rule must not fail, see CONFORMING)
 
     def handler_table(self) -> dict[str, Handler]:
         table = dict(load_handlers())
@@ -142,11 +145,90 @@ def _rewriting(app, rewrite: Callable[[int, bytes], bytes | None]):
         new = rewrite(int(status[:3]), body)
         if new is not None:
             body = new
-            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body]
 
     return wsgi
+
+
+# ── partial PATCHes of routing configs, decided in front of the mock ────────
+
+_CONFIG_PATH = re.compile(r"^/api/manage/v1/routing-configs/(?!dry-run$)([^/]+)$")
+
+
+def _inner(app, environ, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A request of the gateway's own to the app behind it (with the caller's key): status and JSON answer."""
+    raw = json.dumps(body).encode() if body is not None else b""
+    env = {**environ, "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "CONTENT_LENGTH": str(len(raw)),
+           "CONTENT_TYPE": "application/json", "wsgi.input": io.BytesIO(raw)}
+    status, _, out = _call(app, env)
+    return int(status[:3]), json.loads(out) if out else None
+
+
+def _reply(start_response, status: int, body: Any) -> list[bytes]:
+    raw = json.dumps(body).encode()
+    start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "application/json"),
+                                                             ("Content-Length", str(len(raw)))])
+    return [raw]
+
+
+def _partial_patches(mode: str):
+    """A gateway in front of the mock that decides what a routing config's PATCH with `policy` alone or `config` alone
+    does, whatever the mock itself does with one:
+
+    * "apply": the current policy or config fills in the other, and the mock judges the whole (conforming);
+    * "reject": 400, nothing changes (conforming too: the spec is silent on partial PATCHes);
+    * "keep-version": `config` alone is stored, but the version stays (broken);
+    * "accept-mismatch": `policy` alone is stored even when the config does not fit it (broken).
+
+    What the broken modes "store" is laid over the mock's answers to `GET /routing-configs/{id}`."""
+
+    def wrap(app, token: str):
+        stored: dict[str, dict[str, Any]] = {}
+
+        def wsgi(environ, start_response):
+            match = _CONFIG_PATH.match(environ["PATH_INFO"])
+            method = environ["REQUEST_METHOD"]
+            if match is None or method not in ("GET", "PATCH"):
+                return app(environ, start_response)
+            config_id = match.group(1)
+            if method == "GET":
+                if config_id not in stored:
+                    return app(environ, start_response)
+                status, body = _inner(app, environ, "GET", environ["PATH_INFO"])
+                if status == 200:
+                    body["data"].update(stored[config_id])
+                return _reply(start_response, status, body)
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ = {**environ, "wsgi.input": io.BytesIO(raw)}
+            try:
+                sent = json.loads(raw or b"null")
+            except ValueError:
+                sent = None
+            if not isinstance(sent, dict) or ("policy" in sent) == ("config" in sent):
+                return app(environ, start_response)
+            if mode == "reject":
+                return _reply(start_response, 400, {"error": "send `policy` and `config` together",
+                                                    "code": "validation_failed"})
+            status, current = _inner(app, environ, "GET", environ["PATH_INFO"])
+            if status != 200:
+                return _reply(start_response, status, current)
+            record = {**current["data"], **stored.get(config_id, {})}
+            if mode == "keep-version" and "config" in sent:
+                stored.setdefault(config_id, {})["config"] = sent["config"]
+                return _reply(start_response, 200, {"data": {**record, "config": sent["config"]}})
+            if mode == "accept-mismatch" and "policy" in sent:
+                change = {"policy": sent["policy"], "version": record["version"] + 1}
+                stored.setdefault(config_id, {}).update(change)
+                return _reply(start_response, 200, {"data": {**record, **change}})
+            whole = {"policy": record["policy"], "config": record["config"], **sent}
+            return _reply(start_response, *_inner(app, environ, "PATCH", environ["PATH_INFO"], whole))
+
+        return wsgi
+
+    return wrap
 
 
 # ── handler-level breakages ─────────────────────────────────────────────────
@@ -630,6 +712,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
       handlers={"updateRoutingConfig": _instead(_patch_without_version)}),
     V("rename-bumps-version", "MX-VERSION-NOOP", "every PATCH adds a version, even a rename",
       handlers={"updateRoutingConfig": _instead(_every_patch_bumps)}, profile="strict"),
+    V("partial-patch-keeps-version", "MX-PATCH-PARTIAL", "a PATCH of `config` alone is stored but adds no version",
+      wsgi=_partial_patches("keep-version")),
+    V("partial-patch-accepts-mismatch", "MX-PATCH-PARTIAL", "a PATCH of `policy` alone is stored though the config "
+      "does not fit it", wsgi=_partial_patches("accept-mismatch")),
     # answers without their documented shape: a violation by the target, never a crash of the suite
     V("versions-in-an-object", "MX-VERSION-HISTORY", "the version history is an object holding the list",
       handlers={"listRoutingConfigVersions": _after(lambda call, reply: (200, {"data": {"versions": _data(reply)}}))}),
@@ -773,6 +859,15 @@ PHASES_VARIANT = V("oracle-breakages-in-the-phases", "MX-BY-ID", "four breakages
                    wsgi=_tracebacks_in_400s, profile="strict")
 PHASES_CODES = ("MX-BY-ID", "MX-IMMUTABLE-FIELDS", "MX-FOREIGN-LIKE-UNKNOWN", "MX-ERROR-NO-LEAK")
 
+
+
+# Conforming targets a rule must pass (never broken): a partial PATCH may be applied, or rejected with 400.
+CONFORMING: dict[str, Variant] = {v.name: v for v in [
+    V("partial-patch-applied", "MX-PATCH-PARTIAL", "a PATCH of `policy` or `config` alone is applied as a whole",
+      wsgi=_partial_patches("apply"), expect="pass"),
+    V("partial-patch-rejected", "MX-PATCH-PARTIAL", "a PATCH of `policy` or `config` alone is a 400",
+      wsgi=_partial_patches("reject"), expect="pass"),
+]}
 
 
 def bent_shapes(seed: int, rate: float = 0.2):

@@ -13,6 +13,8 @@
   rejects fails the run with a clear message; an unreachable target is a configuration error (2); a rule
   whose own code crashes is a suite error (3), never a violation by the target, and answers bent out of
   their documented shape are violations, never crashes of the suite.
+* Where the spec allows two answers (a partial PATCH applied, or rejected with 400), a target giving either
+  passes.
 * The API root is the URL given (a gateway prefix, an origin's root with `--api-at-root`).
 * Staging mode leaves what it did not create alone and cleans up what it did.
 
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.broken_variants import PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant, bent_shapes
+from tests.broken_variants import CONFORMING, PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant, bent_shapes
 
 from mockserver.testing import serve_embedded
 from contracts.observations import Observations
@@ -115,6 +117,13 @@ def test_rule_fails_its_broken_variant(variant: Variant, variant_outcomes):
         return
     assert outcome.status == "failed", f"{variant.rule} {outcome.status} on {variant.breaks}: {outcome.reason}"
     assert outcome.code == variant.rule, outcome.reason
+
+
+@pytest.mark.parametrize("name", sorted(CONFORMING))
+def test_a_conforming_target_passes_where_the_spec_allows_either_answer(name):
+    variant = CONFORMING[name]
+    outcome = judge_variant(variant)
+    assert outcome.status == "passed", f"{variant.rule} {outcome.status} on {variant.breaks}: {outcome.reason}"
 
 
 @pytest.mark.parametrize("seed", [1, 2])

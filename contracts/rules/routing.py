@@ -1,8 +1,13 @@
 """Routing configs and their versions: creation is version 1, a policy or config change is version n+1, restore adds
-a version, names are unique in a project, invalid policy configs are rejected."""
+a version, names are unique in a project, invalid policy configs are rejected, a partial PATCH is whole or nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import jsonschema
+
+from modelux_spec import POLICY_CONFIG_SCHEMAS
 from ..target import dumps
 from .common import POLICY_A, POLICY_B, POLICY_C, versions
 from .context import RuleContext
@@ -148,3 +153,76 @@ def invalid_policy_config_rejected(ctx: RuleContext) -> None:
     ctx.expect_error(ctx.t.patch(f"/routing-configs/{config['id']}", json={"policy": "single", "config": {}}),
                      400, what="PATCH to single {} (no model)")
     ctx.check(len(versions(ctx, config["id"])) == 1, "a rejected PATCH still added a version")
+
+
+def _fits(policy: Any, config: Any) -> bool:
+    """Whether `config` has the shape the docs give `policy`'s config."""
+    schema = POLICY_CONFIG_SCHEMAS.get(policy) if isinstance(policy, str) else None
+    return schema is not None and jsonschema.Draft202012Validator(schema).is_valid(config)
+
+
+def _judge_partial_patch(ctx: RuleContext, config_id: str, body: dict[str, Any], before: tuple[Any, Any, Any],
+                         what: str) -> tuple[Any, Any, Any]:
+    """PATCH `body` (policy alone or config alone) and judge the answer; the config's (policy, config, version) after.
+
+    A 400 must leave the config as it was. A 200 must have applied what was sent, keep a policy and a config that fit
+    each other, be the new version n+1 — in the answer, on a re-read and at the end of the history."""
+    path = f"/routing-configs/{config_id}"
+    reply = ctx.expect(ctx.t.patch(path, json=body), 200, 400, what=what)
+    if reply.status == 400:
+        ctx.expect_error(reply, 400, what=what)
+        current = ctx.data_object(ctx.t.get(path), 200, what=f"GET config after the rejected {what}")
+        shown = (current.get("policy"), current.get("config"), current.get("version"))
+        ctx.check(shown == before, f"the {what} was rejected (400), yet the config is now {dumps(shown)}; it was "
+                                   f"{dumps(before)}")
+        return before
+    answered = ctx.data_object(reply, 200, what=what)
+    current = ctx.data_object(ctx.t.get(path), 200, what=f"GET config after the {what}")
+    after = (current.get("policy"), current.get("config"), current.get("version"))
+    shown = (answered.get("policy"), answered.get("config"), answered.get("version"))
+    ctx.check(shown == after, f"the {what} answered policy/config/version {dumps(shown)} but GET shows {dumps(after)}")
+    for sent, index in (("policy", 0), ("config", 1)):
+        if sent in body:
+            ctx.check(after[index] == body[sent], f"the {what} was accepted (200) but the config's {sent} is "
+                                                  f"{dumps(after[index])}, not the {dumps(body[sent])} sent")
+    ctx.check(_fits(after[0], after[1]), f"the {what} was accepted (200) and left policy {after[0]!r} with a config "
+                                         f"that does not fit it: {dumps(after[1])} (a mismatched policy and config "
+                                         "must be a 400)")
+    ctx.check(after[2] == before[2] + 1, f"the {what} was accepted (200) and changed the config from version "
+                                         f"{before[2]} to {dumps(after[2])}; a change of policy or config is version "
+                                         f"{before[2] + 1}")
+    history = versions(ctx, config_id)
+    ctx.check(history and (history[-1].get("version"), history[-1].get("policy"), history[-1].get("config"))
+              == (after[2], after[0], after[1]),
+              f"after the accepted {what} the history ends with {dumps(history[-1:])}, not version {after[2]} with "
+              "the new policy and config")
+    return after
+
+
+@rule("MX-PATCH-PARTIAL", source="spec", title="A PATCH of `config` alone or `policy` alone is a 400 or one new version "
+      "whose policy and config fit", ref="Routing configs and versions: the spec makes every PATCH field optional, so "
+      "`config` alone and `policy` alone are valid requests (spec: \"Changes to policy or config create a new version "
+      "automatically.\"); a policy and a config that do not fit each other are invalid (400).")
+def partial_patch_whole_or_rejected(ctx: RuleContext) -> None:
+    """Spec, updateRoutingConfig: every body field is optional and "Changes to policy or config create a new version
+    automatically."; DOMAIN.md, Routing configs and versions: "Invalid policy config → 400 on create/patch".
+
+    The spec is silent on what a partial PATCH means, so a target may reject one with 400 (nothing changes) or apply
+    it. Applied, it must be one new version n+1 holding what was sent and a policy and config that fit each other,
+    the same in the answer, on a re-read and in the history. On a `single` config: `config` alone naming another
+    model (fits), `config` alone with a fallback's attempts (does not fit `single`), then `policy: fallback` alone
+    (the current config does not fit it). A target that answers 400 to all three passes."""
+    project = ctx.project()
+    config = ctx.routing_config(project["id"], *POLICY_A)
+    cid = ctx.ident(config, "setup: POST /routing-configs")
+    state = ctx.data_object(ctx.t.get(f"/routing-configs/{cid}"), 200, what="GET config")
+    before = (state.get("policy"), state.get("config"), state.get("version"))
+    ctx.check(before == (*POLICY_A, 1), f"a new config shows policy/config/version {dumps(before)}")
+    before = _judge_partial_patch(ctx, cid, {"config": POLICY_B[1]}, before,
+                                  what=f"PATCH with `config` alone {dumps(POLICY_B[1])} on a single config")
+    before = _judge_partial_patch(ctx, cid, {"config": POLICY_C[1]}, before,
+                                  what=f"PATCH with `config` alone {dumps(POLICY_C[1])} (a fallback's) on a single "
+                                       "config")
+    if before[0] == "single":
+        _judge_partial_patch(ctx, cid, {"policy": POLICY_C[0]}, before,
+                             what=f"PATCH with `policy` alone {POLICY_C[0]!r} on a single config {dumps(before[1])}")
