@@ -60,9 +60,8 @@ def event_types_are_public(ctx: RuleContext) -> None:
 def revoked_management_key_stops_working(ctx: RuleContext) -> None:
     """DOMAIN.md, Authentication: "Keys made by `POST /management-keys` work at once; `DELETE
     /management-keys/{id}` sets `revoked_at` and the key stops working on the next request." """
-    what = "POST /management-keys"
-    created = ctx.data_object(ctx.t.post("/management-keys", json={"name": ctx.name("key")}), 201, what=what)
-    key, key_id = ctx.field(created, "key", str, what=f"{what} (the plaintext)"), ctx.ident(created, what)
+    created = ctx.management_key()
+    key, key_id = created["key"], created["id"]
     ctx.expect(ctx.t.get("/projects", token=key), 200, what="GET /projects with the new key (must work at once)")
     revoked = ctx.data_object(ctx.t.delete(f"/management-keys/{key_id}"), 200, what="DELETE /management-keys/{id}")
     ctx.check(revoked.get("id") == key_id, f"revocation answered {dumps(revoked)}, not the revoked key's id")
@@ -77,9 +76,8 @@ def revoked_management_key_stops_working(ctx: RuleContext) -> None:
       ref="Authentication: `last_used_at` moves on use.")
 def management_key_last_used_moves(ctx: RuleContext) -> None:
     """DOMAIN.md, Authentication: "`last_used_at` moves on use." (Ours: the spec only has the field.)"""
-    what = "POST /management-keys"
-    created = ctx.data_object(ctx.t.post("/management-keys", json={"name": ctx.name("key")}), 201, what=what)
-    key, key_id = ctx.field(created, "key", str, what=f"{what} (the plaintext)"), ctx.ident(created, what)
+    created = ctx.management_key()
+    key, key_id = created["key"], created["id"]
     ctx.expect(ctx.t.get("/projects", token=key), 200, what="GET /projects with the new key")
     listed = ctx.data_list(ctx.t.get("/management-keys"), 200, what="GET /management-keys")
     mine = [k for k in listed if k.get("id") == key_id]

@@ -186,6 +186,13 @@ class RuleContext:
         self.ident(data, "setup: POST /routing-configs")
         return data
 
+    def management_key(self, what: str = "POST /management-keys") -> dict[str, Any]:
+        """A new management key: the creation answer, with its `id` and its plaintext `key`."""
+        created = self.data_object(self.t.post("/management-keys", json={"name": self.name("key")}), 201, what=what)
+        self.ident(created, what)
+        self.field(created, "key", str, what=f"{what} (the plaintext)")
+        return created
+
     def project_budget(self, project_id: str, period: str, amount_usd: str,
                        what: str = "setup: POST /budgets") -> dict[str, Any]:
         body = {"name": self.name("budget"), "scope_type": "project", "scope_id": project_id, "period": period,

@@ -74,9 +74,8 @@ def api_key_revocation_recorded(ctx: RuleContext) -> None:
 def management_key_plaintext_once(ctx: RuleContext) -> None:
     """DOMAIN.md, Once-only secrets: "`POST /management-keys` → plaintext `key` once, same rules." Spec,
     createManagementKey: "The plaintext key is returned exactly once in the `key` field"."""
-    what = "POST /management-keys"
-    data = ctx.data_object(ctx.t.post("/management-keys", json={"name": ctx.name("key")}), 201, what=what)
-    key, key_id = _plaintext_and_prefix(ctx, data, what), ctx.ident(data, what)
+    data = ctx.management_key()
+    key, key_id = _plaintext_and_prefix(ctx, data, "POST /management-keys"), data["id"]
     listed = ctx.t.get("/management-keys")
     items = ctx.data_list(listed, 200, what="GET /management-keys")
     mine = [k for k in items if k.get("id") == key_id]
