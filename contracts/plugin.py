@@ -29,7 +29,7 @@ from .rules.core import SuiteError
 from .ruleset import RULES, selected
 from .settings import RunSettings
 from .specs import operation_index
-from .summary import EXIT_SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
+from .summary import EXIT_SUITE_ERROR, SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
 from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
 
 
@@ -281,7 +281,7 @@ class _SuitePlugin:
         report = yield
         if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
             error = call.excinfo.value
-            report.user_properties.append(("mx_suite_error", f"{error.code}: {error.describe()}"))
+            report.user_properties.append(("mx_suite_error", error.describe()))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -295,8 +295,7 @@ class _SuitePlugin:
                                                         "details": []})
         suite_error = props.get("mx_suite_error")
         if report.failed and suite_error:
-            entry["outcome"] = "suite_error"
-            entry["details"] = [f"suite error (a bug in modelux-contracts, not in the target): {suite_error}"]
+            entry.update(outcome="suite_error", error=suite_error, details=[f"{SUITE_ERROR}: {suite_error}"])
         elif report.failed:
             entry["outcome"] = "failed" if report.when == "call" else "error"
             entry["details"] = _failure_lines(report)

@@ -94,7 +94,7 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
     if crashed:
         lines += ["", f"Suite errors — {SUITE_ERROR}; these rules were not judged, please report them:"]
         for row in sorted(crashed, key=lambda r: r["key"]):
-            lines.append(f"  BUG   {row['key']:30} {row['details'][0].split(': ', 1)[-1] if row['details'] else ''}")
+            lines.append(f"  BUG   {row['key']:30} {row.get('error', '')}")
 
     failed = failures(results)
     counted = len(results)
@@ -134,8 +134,7 @@ def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], obse
         "profile": settings.profile,
         "staging": settings.staging,
         "conformant": not failures(results) and not suite_errors(results),
-        "suite_errors": [{"rule": r["key"], "error": r["details"][0] if r["details"] else ""}
-                         for r in suite_errors(results)],
+        "suite_errors": [{"rule": r["key"], "error": r.get("error", "")} for r in suite_errors(results)],
         "results": sorted(results.values(), key=lambda r: (r["kind"], r["key"])),
         "spec_gaps": sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"])),
         "statuses": {k: dict(v) for k, v in observed.statuses.items()},
