@@ -288,7 +288,7 @@ def test_receiver_waits_end_on_arrival_and_answers_as_programmed():
         answered = httpx.post(slow.url, content=b"x")
         assert (answered.status_code, answered.content) == (503, b"later")
         with pytest.raises(httpx.ReadTimeout):  # the sender gives up before the slow answer; the receiver copes
-            httpx.post(slow.url, content=b"y", timeout=0.1)
+            httpx.post(slow.url, content=b"y", timeout=httpx.Timeout(10, read=0.1))
         slow.accept_all()
         assert httpx.post(slow.url, content=b"z").status_code == 200
         assert [r.status for r in slow.wait_count(3, timeout=5)] == [503, 503, 200]
