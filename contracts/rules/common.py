@@ -38,6 +38,16 @@ def iso_now(delta: timedelta = timedelta()) -> str:
     return format_timestamp(datetime.now(timezone.utc) + delta)
 
 
+# ── keys ────────────────────────────────────────────────────────────────────
+
+
+def listed_as_revoked(ctx: RuleContext, listed: list[dict[str, Any]], key_id: str) -> None:
+    """A revoked key is no longer listed, or listed with its `revoked_at`."""
+    mine = [k for k in listed if k.get("id") == key_id]
+    ctx.check(not mine or mine[0].get("revoked_at"), f"the revoked key {key_id} is still listed as live (revoked_at = "
+                                                     f"{mine[0].get('revoked_at') if mine else None!r})")
+
+
 # ── routing configs ─────────────────────────────────────────────────────────
 
 

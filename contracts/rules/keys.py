@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from ..target import Reply, dumps
-from .common import contains
+from .common import contains, listed_as_revoked
 from .context import RuleContext
 from .core import rule
 
@@ -61,9 +61,7 @@ def api_key_revocation_recorded(ctx: RuleContext) -> None:
     ctx.check(answer.get("id") == key_id and answer.get("deleted") is True,
               f"revocation answered {dumps(answer)}; expected {{id: {key_id}, deleted: true}}")
     items = ctx.data_list(ctx.t.get("/keys", params={"projectId": project["id"]}), 200, what="GET /keys")
-    mine = [k for k in items if k.get("id") == key_id]
-    ctx.check(not mine or mine[0].get("revoked_at"),
-              f"the revoked key is still listed as live (revoked_at = {mine[0].get('revoked_at')!r})" if mine else "")
+    listed_as_revoked(ctx, items, key_id)
     other = [k for k in items if k.get("id") == sibling_id]
     ctx.check(other and not other[0].get("revoked_at"),
               f"revoking {key_id} also revoked (or unlisted) its sibling {sibling_id}: {dumps(other)}")
