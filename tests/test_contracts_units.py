@@ -333,7 +333,7 @@ def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
         assert option.flag in param.opts and param.default == option.default and param.envvar == option.envvar
     recorder = _Recorder()
     pytest_addoption(recorder)
-    declared = {action.dest: action for action in recorder.parser._actions}  # argparse's own list
+    declared = vars(recorder.parser.parse_args([]))  # every option the plugin declares, at its default
     for option in OPTIONS:
         assert (option.pytest_dest in declared) == (option.command_only is None), option.flag
     # The command's values, through the pytest command line it builds, give the settings they say.
