@@ -8,6 +8,10 @@ contract suite fails naming `rule`.
 
 Variants never validate their responses against the spec (`validate_responses=False`): a real
 broken implementation would not either.
+
+Besides the broken variants: `CONFORMING` holds gateways in front of the mock that answer differently
+where the spec allows either answer (a rule must pass them), and `bent_shapes` bends answers out of
+their documented shape at random (a rule must fail or skip on them, never crash).
 """
 
 from __future__ import annotations
