@@ -11,12 +11,12 @@ conformance failure names the same rule a scenario would.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import schemathesis
 from schemathesis import CheckContext, Case, Response
 
+from modelux_spec import read_timestamp
 from .observations import OBSERVED
 from .oracles import ORACLES
 from .specs import gap_table, operation_index
@@ -26,7 +26,6 @@ STATE: dict[str, Any] = {"strict_profile": False, "strict_spec": False}
 
 _LABEL_TO_ID = {label: op_id for op_id, label in operation_index().labels.items()}
 SECRET_CREATIONS = {"createApiKey", "createManagementKey", "createWebhookEndpoint", "rotateWebhookSecret"}
-ISO_WITHOUT_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2})$")
 
 
 def operation_id(case: Case) -> str | None:
@@ -121,7 +120,7 @@ def mx_timestamps_utc(ctx: CheckContext, response: Response, case: Case) -> bool
     body = _json(response)
     for path, key, value in _walk(body):
         if isinstance(value, str) and (key.endswith("_at") or key in ("timestamp", "window_start", "window_end")) \
-                and ISO_WITHOUT_Z.match(value):
+                and read_timestamp(value) is not None and not value.endswith("Z"):
             raise AssertionError(f"MX-TIMESTAMPS-Z: {case.operation.label} has {path}.{key} = {value!r}; "
                                  "timestamps are UTC with `Z` (strict profile)")
     return None

@@ -4,77 +4,69 @@
     modelux-contracts run                      # against the embedded mock, in process
     modelux-contracts rules                    # list the domain rules and their sources
 
-Exit status: 0 conformant, 1 any violation (or a target that rejects the token), 2 usage or
-configuration errors (bad options, unreachable target).
+Exit status:
+    0  conformant: everything selected was judged and nothing failed
+    1  not conformant: the target broke a rule or a check (or rejected the token); violations win over suite errors
+    2  usage or configuration error (bad options, unreachable target)
+    3  suite error: a rule of modelux-contracts crashed (a bug in the suite, not in the target) and the target
+       broke nothing that was judged, so the run can say neither "conformant" nor "not conformant"
 """
 
 from __future__ import annotations
 
-import os
+import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
-PYTEST_INI = SUITE_DIR / "pytest.ini"
-
-
-def pytest_args(*, base_url: str | None, token: str | None, other_token: str | None = None, api_at_root: bool = False,
-                junit: str | None, workers: str | None,
-                max_examples: int | None, seed: int | None, webhook_host: str | None, webhook_port: int | None,
-                webhook_wait: float | None, strict_spec: bool, staging: bool, rate: float | None, profile: str,
-                rules: str | None, phases: str | None, report: str | None, verbose: int,
-                extra: tuple[str, ...] = ()) -> list[str]:
-    """The pytest command line for these options (also used by the proof tests and the benchmark)."""
-    args = ["-c", str(PYTEST_INI), "--rootdir", str(SUITE_DIR), "-p", "contracts.plugin", str(SUITE_DIR),
-            "--tb=short", "-W", "ignore::DeprecationWarning", "-p", "no:faker", "-p", "no:anyio"]
-    args.append("-v" if verbose else "-q")
-    if verbose > 1:
-        args.append("-v")
-    if base_url:
-        args += ["--base-url", base_url]
-    if api_at_root:
-        args.append("--api-at-root")
-    if token:
-        args += ["--token", token]
-    if other_token:
-        args += ["--other-token", other_token]
-    if junit:
-        args += ["--junitxml", junit, "-o", "junit_family=xunit2", "-o", "junit_suite_name=modelux-contracts"]
-    if workers and workers not in ("0", "1"):
-        count = str(os.cpu_count() or 2) if workers == "auto" else workers
-        args += ["-n", count, "--dist", "loadgroup"]
-    if max_examples:
-        args += ["--max-examples", str(max_examples)]
-    if seed is not None:
-        args += ["--contract-seed", str(seed)]
-    if webhook_host:
-        args += ["--webhook-host", webhook_host]
-    if webhook_port:
-        args += ["--webhook-port", str(webhook_port)]
-    if webhook_wait is not None:
-        args += ["--webhook-wait", str(webhook_wait)]
-    if strict_spec:
-        args.append("--strict-spec")
-    if staging:
-        args.append("--staging")
-    if rate is not None:
-        args += ["--rate", str(rate)]
-    if profile != "default":
-        args += ["--profile", profile]
-    if rules:
-        args += ["--rules", rules]
-    if phases:
-        args += ["--phases", phases]
-    if report:
-        args += ["--contract-report", report]
-    return args + list(extra)
+from .options import OPTIONS, Option, pytest_args
+from .oracles import ORACLES
+from .ruleset import RULES
+from .summary import EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
 
 
 def exit_code(pytest_status: int) -> int:
-    """pytest's exit status mapped to ours: 0 conformant, 1 violations, 2 usage/configuration."""
-    return {0: 0, 1: 1}.get(int(pytest_status), 2)
+    """pytest's exit status mapped to ours. The plugin ends a session with 3 when a rule crashed and nothing failed
+    (pytest's own 3 is a crash of pytest or a plugin: a suite error too); anything else but 0 and 1 is a usage or
+    configuration error."""
+    return {0: EXIT_CONFORMANT, 1: EXIT_VIOLATIONS, 3: EXIT_SUITE_ERROR}.get(int(pytest_status), EXIT_USAGE)
+
+
+class _Checked(click.ParamType):
+    """A click type that reads a value as the option table says (`Option.convert`)."""
+
+    def __init__(self, option: Option):
+        self.option = option
+        self.name = option.kind.__name__ if isinstance(option.kind, type) else str(option.kind)
+
+    def convert(self, value: Any, param, ctx) -> Any:
+        try:
+            return self.option.convert(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _click_option(option: Option) -> Callable:
+    kwargs: dict[str, Any] = {"help": option.help, "envvar": option.envvar, "default": option.default}
+    if option.default not in (None, False):
+        kwargs["show_default"] = True
+    if option.kind == "flag":
+        kwargs["is_flag"] = True
+    elif option.kind == "choice":
+        kwargs["type"] = click.Choice(option.choices)
+    elif option.kind == "path":
+        kwargs["type"] = click.Path(dir_okay=False)
+    elif option.kind is not str:
+        kwargs["type"] = _Checked(option)
+    return click.option(option.flag, *([option.short] if option.short else []), option.dest, **kwargs)
+
+
+def _run_options(fn: Callable) -> Callable:
+    for option in reversed(OPTIONS):
+        fn = _click_option(option)(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,66 +75,33 @@ def main() -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--base-url", envvar="MODELUX_BASE_URL", help="The API root: a URL with a path is used as given, a "
-              "bare origin gets the spec's /api/manage/v1. Default: the embedded mock, in process.")
-@click.option("--api-at-root", is_flag=True, help="The API sits at the root of the --base-url origin (nothing is "
-              "appended).")
-@click.option("--token", envvar="MODELUX_TOKEN", help="Management key of the target (env MODELUX_TOKEN).")
-@click.option("--other-token", envvar="MODELUX_OTHER_TOKEN", help="Management key of a second organization on "
-              "the same target: enables the organization-isolation rule.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report (one test per operation "
-              "and per rule).")
-@click.option("--workers", "-w", default="1", show_default=True, help="Parallel workers (pytest-xdist); a number "
-              "or 'auto'.")
-@click.option("--max-examples", type=click.IntRange(min=1), help="Examples per operation and stateful scenarios "
-              "(default 100; 5 in staging mode).")
-@click.option("--seed", type=int, help="Seed, to reproduce a run.")
-@click.option("--webhook-host", help="Host name the target uses to reach the built-in webhook receiver.")
-@click.option("--webhook-port", type=click.IntRange(min=0, max=65535), help="Port of the webhook receiver.")
-@click.option("--webhook-wait", type=click.FloatRange(min=1), help="Seconds to wait for a delivery or a retry "
-              "from a remote target (default 120).")
-@click.option("--strict-spec", is_flag=True, help="Judge against the pristine upstream spec (spec gaps fail).")
-@click.option("--staging", is_flag=True, help="Paced, never deletes or revokes what it did not create, cleans up.")
-@click.option("--rate", type=click.FloatRange(min=0.1), help="Requests per minute (default: unpaced; 60 with "
-              "--staging).")
-@click.option("--profile", type=click.Choice(["default", "strict"]), default="default", show_default=True,
-              help="strict: also check this project's own decisions.")
-@click.option("--rules", help="Only these rule codes, comma-separated (skips the schemathesis phases).")
-@click.option("--phases", help="Schemathesis phases: examples,coverage,fuzzing,stateful (default: all).")
-@click.option("--report", type=click.Path(dir_okay=False), help="Write the verdict as JSON.")
+@_run_options
 @click.option("-v", "--verbose", count=True, default=1, help="More output (-vv).")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and failures.")
 @click.argument("pytest_extra", nargs=-1, type=click.UNPROCESSED)
-def run(base_url, token, api_at_root, other_token, junit, workers, max_examples, seed, webhook_host, webhook_port, webhook_wait, strict_spec,
-        staging, rate, profile, rules, phases, report, verbose, quiet, pytest_extra) -> None:
-    """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors."""
-    import pytest
+def run(verbose: int, quiet: bool, pytest_extra: tuple[str, ...], **values: Any) -> None:
+    """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors, 3 on a suite
+    error (a bug in modelux-contracts, not in the target)."""
+    import pytest  # the command's own start stays quick for --help and `rules`
 
-    if base_url and not token:
+    if values["base_url"] and not values["token"]:
         raise click.UsageError("--token (or MODELUX_TOKEN) is required with --base-url")
-    if workers != "auto" and not workers.isdigit():
-        raise click.UsageError("--workers takes a number or 'auto'")
-    if junit:
-        Path(junit).parent.mkdir(parents=True, exist_ok=True)
-    if api_at_root and not base_url:
+    if values["api_at_root"] and not values["base_url"]:
         raise click.UsageError("--api-at-root needs --base-url")
-    args = pytest_args(base_url=base_url, token=token, other_token=other_token, api_at_root=api_at_root, junit=junit, workers=workers, max_examples=max_examples,
-                       seed=seed, webhook_host=webhook_host, webhook_port=webhook_port, webhook_wait=webhook_wait,
-                       strict_spec=strict_spec, staging=staging, rate=rate, profile=profile, rules=rules,
-                       phases=phases, report=report, verbose=0 if quiet else verbose, extra=pytest_extra)
-    status = pytest.main(args)
-    sys.exit(exit_code(status))
+    try:
+        args = pytest_args(verbose=0 if quiet else verbose, extra=pytest_extra, **values)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in (values["junit"], values["report"]):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sys.exit(exit_code(pytest.main(args)))
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
 def rules(as_json: bool) -> None:
     """List the domain rules: code, source (spec / docs / ours) and what each checks."""
-    import json
-
-    from .oracles import ORACLES
-    from .ruleset import RULES
-
     if as_json:
         click.echo(json.dumps([{"code": r.code, "source": r.source, "title": r.title, "ref": r.ref,
                                 "needs": sorted(r.needs), "staging": r.staging, "function": r.name,

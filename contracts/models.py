@@ -13,12 +13,17 @@ from typing import Any
 
 import hypothesis
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
+                                 run_state_machine_as_test)
 
-from .rules import POLICY_A, POLICY_B, POLICY_C, RuleContext, RuleViolation, dumps
+from .rules.common import POLICY_A, POLICY_B, POLICY_C
+from .rules.context import RuleContext, at, objects
+from .rules.core import RuleViolation
+from .target import dumps
 
 POLICIES = [POLICY_A, POLICY_B, POLICY_C, ("round_robin", {"models": ["gpt-4o-mini", "gemini-2.0-flash"]})]
 
+MODEL_RULE = "MX-VERSION-MODEL"  # the code of the model's own test item; it reports the codes below
 MODEL_CODES = ("MX-VERSION-BUMP", "MX-RESTORE-NEW-VERSION", "MX-RESTORE-UNKNOWN-404", "MX-VERSION-HISTORY",
                "MX-VERSION-NOOP")
 
@@ -41,14 +46,14 @@ class RoutingConfigVersions(RuleBasedStateMachine):
         ctx = self.ctx
         project = ctx.project()
         config = ctx.routing_config(project["id"], *POLICY_A)
-        self.config_id = config["id"]
+        self.config_id = ctx.ident(config, "setup: POST /routing-configs")
         self.versions = [POLICY_A]
 
     def _patch(self, body: dict[str, Any], changes_policy: bool) -> None:
         reply = self.ctx.t.patch(f"/routing-configs/{self.config_id}", json=body)
         if reply.status != 200:
             raise self.violation("MX-VERSION-BUMP", f"PATCH {dumps(body)} failed: {reply.describe()}")
-        version = (reply.data or {}).get("version")
+        version = at(reply.data, "version")
         n = len(self.versions)
         head = (body.get("policy"), body.get("config")) if "policy" in body else self.versions[-1]
         if changes_policy:
@@ -85,8 +90,7 @@ class RoutingConfigVersions(RuleBasedStateMachine):
                 raise self.violation("MX-RESTORE-UNKNOWN-404", f"restoring unknown version {k} of {n} answered "
                                                                f"{reply.describe()}")
             return
-        body = reply.data or {}
-        if reply.status != 200 or body.get("version") != n + 1:
+        if reply.status != 200 or at(reply.data, "version") != n + 1:
             raise self.violation("MX-RESTORE-NEW-VERSION", f"restoring version {k} of a config at version {n} "
                                                            f"answered {reply.describe()}; expected version {n + 1}")
         self.versions.append(self.versions[k - 1])
@@ -95,9 +99,8 @@ class RoutingConfigVersions(RuleBasedStateMachine):
     @precondition(lambda self: self.config_id is not None)
     def current_is_model_head(self) -> None:
         reply = self.ctx.t.get(f"/routing-configs/{self.config_id}")
-        data = reply.data or {}
         expected = (len(self.versions), *self.versions[-1])
-        actual = (data.get("version"), data.get("policy"), data.get("config"))
+        actual = (at(reply.data, "version"), at(reply.data, "policy"), at(reply.data, "config"))
         if reply.status != 200 or actual != expected:
             raise self.violation("MX-VERSION-BUMP", f"GET shows version/policy/config {dumps(actual)}, the model "
                                                     f"expects {dumps(expected)}")
@@ -106,8 +109,8 @@ class RoutingConfigVersions(RuleBasedStateMachine):
         if self.config_id is None:
             return
         reply = self.ctx.t.get(f"/routing-configs/{self.config_id}/versions")
-        listed = [(v.get("policy"), v.get("config")) for v in (reply.data or []) if isinstance(v, dict)]
-        numbers = [v.get("version") for v in (reply.data or []) if isinstance(v, dict)]
+        listed = [(v.get("policy"), v.get("config")) for v in objects(reply.data)]
+        numbers = [v.get("version") for v in objects(reply.data)]
         if reply.status != 200 or listed != self.versions or numbers != list(range(1, len(self.versions) + 1)):
             raise self.violation("MX-VERSION-HISTORY", f"the history is versions {numbers} "
                                                        f"{dumps(listed, 400)}; the model holds "
@@ -129,6 +132,4 @@ def run_versions_model(ctx: RuleContext, examples: int, steps: int, seed: int | 
     )
     if seed is not None:
         machine = hypothesis.seed(seed)(machine)
-    from hypothesis.stateful import run_state_machine_as_test
-
     run_state_machine_as_test(machine, settings=settings)

@@ -1,7 +1,13 @@
 """Pacing for rate-limited targets: a token bucket and `Retry-After` on 429.
 
 One `Pacer` per process is shared by everything that talks to the target (the suite's own
-client and schemathesis' requests session), so the budget is global, not per component.
+client, schemathesis' requests session and the oracles' re-reads), so the budget is global, not
+per component; `Pacer.send` is the one place a request waits for its turn and a 429 is honoured.
+
+The bucket is written here rather than taken from pyrate-limiter (which schemathesis installs):
+the suite needs a fractional per-minute rate, a clock and a sleep tests can replace, and a 429
+that drains the bucket for every sender of the process, none of which pyrate-limiter's Limiter
+offers as such.
 """
 
 from __future__ import annotations
@@ -10,10 +16,21 @@ import email.utils
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Any, Callable, Protocol, TypeVar
 
 MAX_RETRY_AFTER = 300.0  # never sleep longer than this on one 429
 DEFAULT_RETRY_AFTER = 5.0  # a 429 without a usable Retry-After
 MAX_429_RETRIES = 5
+
+
+class HttpResponse(Protocol):
+    """What `Pacer.send` reads of an answer: httpx' and requests' responses both have it."""
+
+    status_code: int
+    headers: Any
+
+
+R = TypeVar("R", bound=HttpResponse)
 
 
 class Pacer:
@@ -57,6 +74,18 @@ class Pacer:
                 wait = (1 - self._tokens) / per_second
             self.waited += wait
             self._sleep(wait)
+
+    def send(self, request: Callable[[], R], retries: int = MAX_429_RETRIES) -> R:
+        """Send a request in its turn; on 429 wait as `Retry-After` says (capped) and send it again, at most
+        `retries` times. The last answer is returned, a 429 included."""
+        attempts = 0
+        while True:
+            self.acquire()
+            response = request()
+            if response.status_code != 429 or attempts >= retries:
+                return response
+            attempts += 1
+            self.backoff(parse_retry_after(response.headers.get("Retry-After")))
 
     def backoff(self, retry_after: float) -> None:
         """A 429 told us to wait: sleep, and drain the bucket so others wait too."""

@@ -7,26 +7,31 @@ acts on sessions that run the suite's modules (items under `contracts/suite`).
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import random
 import re
 import sys
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
+from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
 from .pacing import Pacer
-from .settings import (DEFAULT_MAX_EXAMPLES, PHASES, PROFILES, STAGING_MAX_EXAMPLES, STAGING_RATE_PER_MIN,
-                       RunSettings)
+from .receiver import Receiver
+from .rules.core import SuiteError
+from .ruleset import RULES, selected
+from .settings import RunSettings
+from .specs import operation_index
+from .summary import EXIT_SUITE_ERROR, SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
 from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 # Process-wide state the suite modules read at import time (they build schemathesis schemas then).
 SETTINGS: RunSettings | None = None
@@ -66,72 +71,42 @@ def phase_session():
 # ── options ─────────────────────────────────────────────────────────────────
 
 
+def _pytest_type(option: Option):
+    """An argparse type for an option of the table: its values read as the command reads them."""
+
+    def convert(text: str):
+        try:
+            return option.convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = option.dest
+    return convert
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("modelux-contracts", "Modelux Management API contract suite")
-    group.addoption("--base-url", dest="mx_base_url", default=os.environ.get("MODELUX_BASE_URL"),
-                    help="The API root (a URL with a path is used as given) or a bare origin, which gets the spec's "
-                         "/api/manage/v1. Default: the embedded mock, in process.")
-    group.addoption("--api-at-root", dest="mx_api_at_root", action="store_true",
-                    help="The API sits at the root of the --base-url origin: no /api/manage/v1 is appended.")
-    group.addoption("--token", dest="mx_token", default=os.environ.get("MODELUX_TOKEN"),
-                    help="Management key for the target (env MODELUX_TOKEN).")
-    group.addoption("--other-token", dest="mx_other_token", default=os.environ.get("MODELUX_OTHER_TOKEN"),
-                    help="Management key of a second organization on the same target: enables the organization "
-                         "isolation rule (env MODELUX_OTHER_TOKEN). The embedded mock provides one.")
-    group.addoption("--strict-spec", dest="mx_strict_spec", action="store_true",
-                    help="Judge against the pristine upstream spec instead of the effective one (spec gaps fail).")
-    group.addoption("--staging", dest="mx_staging", action="store_true",
-                    help="Staging mode: paced, never touches what the run did not create, cleans up after itself.")
-    group.addoption("--rate", dest="mx_rate", type=float, default=None,
-                    help=f"Requests per minute (default: unpaced; {STAGING_RATE_PER_MIN:.0f} in staging mode).")
-    group.addoption("--profile", dest="mx_profile", choices=PROFILES, default="default",
-                    help="`strict` also runs the rules that are this project's own decisions.")
-    group.addoption("--max-examples", dest="mx_max_examples", type=int, default=None,
-                    help=f"Examples per operation and stateful scenarios (default {DEFAULT_MAX_EXAMPLES}, "
-                         f"{STAGING_MAX_EXAMPLES} in staging mode).")
-    group.addoption("--contract-seed", dest="mx_seed", type=int, default=None, help="Seed for reproducible runs.")
-    group.addoption("--webhook-host", dest="mx_webhook_host", default=None,
-                    help="Host name the target uses to reach the suite's webhook receiver (default 127.0.0.1).")
-    group.addoption("--webhook-port", dest="mx_webhook_port", type=int, default=0,
-                    help="Port of the webhook receiver (default: any free port).")
-    group.addoption("--webhook-wait", dest="mx_webhook_wait", type=float, default=120.0,
-                    help="Seconds to wait for a delivery or retry from a remote target (default 120).")
-    group.addoption("--rules", dest="mx_rules", default=None,
-                    help="Comma-separated rule codes: run only these rules (no schemathesis phases).")
-    group.addoption("--phases", dest="mx_phases", default=None,
-                    help=f"Comma-separated schemathesis phases to run (default: {','.join(PHASES)}; "
-                         "`none` runs only the domain rules).")
-    group.addoption("--contract-report", dest="mx_report", default=None,
-                    help="Write the verdict (per operation, per rule, spec gaps, cleanup) as JSON here.")
+    for option in OPTIONS:
+        if option.command_only is not None:
+            continue
+        kwargs: dict[str, Any] = {"dest": option.pytest_dest, "help": option.help, "default": option.initial()}
+        if option.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif option.kind == "choice":
+            kwargs["choices"] = option.choices
+        elif option.kind in (int, float):
+            kwargs["type"] = _pytest_type(option)
+        group.addoption(option.pytest_name, **kwargs)
 
 
 def _settings_from_options(config: pytest.Config) -> RunSettings:
-    opt = config.option
-    staging = bool(opt.mx_staging)
-    rules = tuple(c.strip().upper() for c in (opt.mx_rules or "").split(",") if c.strip())
-    phases = tuple(p.strip() for p in (opt.mx_phases or ",".join(PHASES)).split(",") if p.strip() not in ("", "none"))
-    unknown = set(phases) - set(PHASES)
-    if unknown:
-        raise pytest.UsageError(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
-    if staging and opt.mx_phases is None:
-        phases = ("examples", "fuzzing")  # no coverage sweep and no stateful walk at 60 requests a minute
-    from .ruleset import RULES
-
-    missing = [c for c in rules if c not in RULES and c != "MX-VERSION-MODEL"]
-    if missing:
-        raise pytest.UsageError(f"unknown rule code(s): {', '.join(missing)} (see `modelux-contracts rules`)")
-    seed = opt.mx_seed if opt.mx_seed is not None else random.SystemRandom().randrange(2**31)  # printed, reproducible
-    max_examples = opt.mx_max_examples or (STAGING_MAX_EXAMPLES if staging else DEFAULT_MAX_EXAMPLES)
-    rate = opt.mx_rate if opt.mx_rate is not None else (STAGING_RATE_PER_MIN if staging else None)
-    workers = _worker_count(config)
-    return RunSettings(
-        base_url=opt.mx_base_url or "", token=opt.mx_token or "", other_token=opt.mx_other_token,
-        api_at_root=bool(opt.mx_api_at_root),
-        strict_spec=bool(opt.mx_strict_spec),
-        staging=staging, rate_per_min=rate, profile=opt.mx_profile, max_examples=max_examples, seed=seed,
-        phases=phases, rules=rules, webhook_host=opt.mx_webhook_host, webhook_port=opt.mx_webhook_port,
-        webhook_wait=opt.mx_webhook_wait, workers=workers,
-    )
+    values = {option.dest: getattr(config.option, option.pytest_dest) for option in OPTIONS
+              if option.command_only is None}
+    try:
+        return settings_from(values, workers=_worker_count(config),
+                             known_rules=lambda code: code in RULES or code == MODEL_RULE)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _worker_count(config: pytest.Config) -> int:
@@ -175,6 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         SETTINGS = _settings_from_options(config)
         if not SETTINGS.base_url:
+            # The default target: the mock's public entry for tools, imported only when no --base-url is given.
             from mockserver.testing import new_token, serve_embedded
 
             embedded = stack.enter_context(serve_embedded(token=SETTINGS.token or new_token()))
@@ -204,8 +180,6 @@ class _XdistHandOver:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        from dataclasses import asdict
-
         data = asdict(current())
         data["rules"], data["phases"] = list(data["rules"]), list(data["phases"])
         node.workerinput["modelux_settings"] = data
@@ -278,32 +252,37 @@ class _SuitePlugin:
         if name == "test_stateful.py" and (settings.rules_only or "stateful" not in settings.phases):
             return True
         if name in ("test_rules.py", "test_webhooks.py") and settings.rules_only:
-            from .models import MODEL_CODES
-            from .ruleset import selected
-
             chosen = selected(settings)
             if name == "test_webhooks.py":
                 return not any("receiver" in r.needs for r in chosen) or None
-            model = bool(set(settings.rules) & {*MODEL_CODES, "MX-VERSION-MODEL"})
+            model = bool(set(settings.rules) & {*MODEL_CODES, MODEL_RULE})
             return not (model or any("receiver" not in r.needs for r in chosen)) or None
         return None
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        for item in items:
+        for index, item in enumerate(items):
             if not _in_suite(item):
                 continue
             kind, key, title = _describe(item)
             if kind == "conformance" and item.nodeid.endswith("::" + item.originalname):
-                # schemathesis items share one node id under pytest 9: give each its operation
-                _rename(item, f"{item.nodeid}[{key}]")
+                items[index] = item = _named_after_its_name(item)
             item.user_properties.extend([("mx_kind", kind), ("mx_key", key), ("mx_title", title)])
             if config.pluginmanager.hasplugin("xdist") and kind in ("rule", "model", "webhook", "stateful"):
                 # One worker runs the scenarios in order; the stateful walk (which may delete seeded projects)
                 # comes after the rules that read them. Conformance items spread over the other workers.
                 item.add_marker(pytest.mark.xdist_group("modelux-scenarios"))
         items.sort(key=lambda it: KIND_ORDER.get(_describe(it)[0], 9) if _in_suite(it) else -1)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """A rule that crashed is a suite error: its report says so, for the verdict and the exit status."""
+        report = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
+            error = call.excinfo.value
+            report.user_properties.append(("mx_suite_error", error.describe()))
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -314,24 +293,30 @@ class _SuitePlugin:
         entry = self.results.setdefault(report.nodeid, {"kind": props["mx_kind"], "key": props["mx_key"],
                                                         "title": props.get("mx_title", ""), "outcome": "passed",
                                                         "details": []})
-        if report.failed:
+        suite_error = props.get("mx_suite_error")
+        if report.failed and suite_error:
+            entry.update(outcome="suite_error", error=suite_error, details=[f"{SUITE_ERROR}: {suite_error}"])
+        elif report.failed:
             entry["outcome"] = "failed" if report.when == "call" else "error"
             entry["details"] = _failure_lines(report)
         elif report.skipped and entry["outcome"] == "passed":
             entry["outcome"] = "skipped"
             entry["details"] = [_skip_reason(report)]
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self, "_stop", None) is not None:
             self._stop.set()
         if _is_worker(self.config):
             self.config.workeroutput["modelux"] = OBSERVED.to_json()
+            return
+        if exitstatus == pytest.ExitCode.TESTS_FAILED and not failures(self.results) and suite_errors(self.results):
+            # Only rules crashed: the suite's own bug, an exit status of its own (violations win over it).
+            session.exitstatus = EXIT_SUITE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):
             return
-        from .summary import render_summary, verdict_json
-
         settings = current()
         for line in render_summary(settings, self.results, OBSERVED, time.monotonic() - self.started):
             markup = {"red": True} if line.startswith(("FAIL", "ERROR", "Verdict: NOT")) else \
@@ -340,20 +325,23 @@ class _SuitePlugin:
         if settings.notes:
             for note in settings.notes:
                 terminalreporter.write_line(f"note: {note}")
-        report_path = config.option.mx_report
+        report_path = getattr(config.option, BY_DEST["report"].pytest_dest)
         if report_path:
             Path(report_path).parent.mkdir(parents=True, exist_ok=True)
             Path(report_path).write_text(json.dumps(verdict_json(settings, self.results, OBSERVED), indent=1))
 
 
-def _rename(item: pytest.Item, nodeid: str) -> None:
-    """Set an item's node id (pytest 9 keeps a structured `_id`; older versions a string `_nodeid`)."""
-    try:
-        from _pytest.nodeid import NodeId
+def _named_after_its_name(item: pytest.Item) -> pytest.Item:
+    """The same schemathesis test, made again under its own name.
 
-        item._id = NodeId.parse(nodeid)  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover (pytest < 9)
-        item._nodeid = nodeid  # type: ignore[attr-defined]
+    Schemathesis names each operation's item `test_conformance[POST /projects]` but gives it the original name
+    `test_conformance`, from which pytest 9 builds the node id: every operation would share one node id (and one
+    JUnit name), which pytest-xdist cannot schedule. `from_parent` without an original name builds the node id from
+    the item's own name; the item's public attributes carry everything else over.
+    """
+    return type(item).from_parent(item.parent, name=item.name, callobj=item.obj, test_func=item.test_function,
+                                  test_name=item.test_name, operation_label=item.operation_label,
+                                  operation_tags=item.operation_tags)
 
 
 def _in_suite(item: pytest.Item) -> bool:
@@ -364,8 +352,6 @@ def _describe(item: pytest.Item) -> tuple[str, str, str]:
     """(kind, key, title) of a suite item: the operation or rule it judges."""
     label = getattr(item, "operation_label", None)
     if label:
-        from .specs import operation_index
-
         op_id = {v: k for k, v in operation_index().labels.items()}.get(label, "")
         return "conformance", label, op_id
     marker = item.get_closest_marker("mx_rule")
@@ -436,8 +422,6 @@ def mx_target(mx_settings: RunSettings):
 @pytest.fixture(scope="session")
 def mx_receiver(mx_settings: RunSettings):
     """The webhook receiver, started on first use."""
-    from .receiver import Receiver
-
     host = mx_settings.webhook_host
     bind = "127.0.0.1" if host is None or is_loopback(f"http://{host}") else "0.0.0.0"
     receiver = Receiver(bind_host=bind, port=mx_settings.webhook_port, public_host=host or "127.0.0.1").start()

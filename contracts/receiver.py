@@ -1,9 +1,10 @@
-"""A webhook receiver the suite controls: a real HTTP server that records what it gets.
+"""A webhook receiver: a real HTTP server that records what it gets, for the suite and the project's own tests.
 
-Each scenario asks for its own path (`receiver.channel()`), so concurrent scenarios never see
-each other's deliveries. A channel answers 200 by default; `fail_next(n, status)` makes it
-answer an error n times first (to drive retries). Waiting is bounded: every wait has a
-deadline and wakes on arrival, never on a fixed sleep.
+Each user asks for its own path (`receiver.channel()`), so concurrent scenarios never see each other's
+deliveries. A channel answers `200 {"ok":true}` by default; `respond(...)` changes its standing answer (status,
+body, a delay before answering, to play a slow receiver) and `fail_next(n, status)` makes it answer an error n times
+first (to drive retries). Waiting is bounded: every wait has a deadline and wakes on arrival
+(`contracts.polling.poll`), never on a fixed sleep.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+
+from .polling import poll
+
+DEFAULT_BODY = b'{"ok":true}'
+FAILURE_BODY = b'{"error":"programmed failure"}'
 
 
 @dataclass
@@ -31,6 +37,15 @@ class Received:
         return None
 
 
+@dataclass(frozen=True)
+class Response:
+    """What a channel answers a delivery."""
+
+    status: int = 200
+    body: bytes = DEFAULT_BODY
+    delay: float = 0.0  # seconds to wait before answering (a slow receiver)
+
+
 class Channel:
     """One receiving path: its deliveries and its programmed answers."""
 
@@ -38,34 +53,45 @@ class Channel:
         self.receiver = receiver
         self.path = path
         self.received: list[Received] = []
-        self._answers: list[int] = []
+        self._standing = Response()
+        self._programmed: list[Response] = []
 
     @property
     def url(self) -> str:
         return self.receiver.public_base + self.path
 
-    def fail_next(self, times: int, status: int = 500) -> None:
+    def respond(self, status: int = 200, body: bytes | None = None, delay: float = 0.0) -> "Channel":
+        """Answer every delivery (after any programmed failures) with this."""
+        default = DEFAULT_BODY if status < 400 else FAILURE_BODY
         with self.receiver.cond:
-            self._answers.extend([status] * times)
+            self._standing = Response(status, default if body is None else body, delay)
+        return self
+
+    def fail_next(self, times: int, status: int = 500, body: bytes = FAILURE_BODY) -> None:
+        with self.receiver.cond:
+            self._programmed.extend([Response(status, body)] * times)
 
     def accept_all(self) -> None:
-        """Forget programmed failures: from now on every delivery is answered 200."""
+        """Forget programmed failures and any standing error: from now on every delivery is answered 200."""
         with self.receiver.cond:
-            self._answers.clear()
+            self._programmed.clear()
+            self._standing = Response()
 
-    def _answer(self) -> int:
-        return self._answers.pop(0) if self._answers else 200
+    def _next_response(self) -> Response:
+        return self._programmed.pop(0) if self._programmed else self._standing
 
     def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float) -> list[Received] | None:
         """Wait until `predicate(received)` holds; the deliveries then, or None at the deadline."""
-        deadline = time.monotonic() + timeout
-        with self.receiver.cond:
-            while not predicate(self.received):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self.receiver.cond.wait(remaining)
-            return list(self.received)
+        seen = [0]
+
+        def probe() -> tuple[list[Received]] | None:
+            with self.receiver.cond:
+                seen[0] = self.receiver.arrivals
+                return (list(self.received),) if predicate(self.received) else None
+
+        found = poll(probe, timeout=timeout, interval=timeout,
+                     pause=lambda seconds: self.receiver.next_arrival(seen[0], seconds))
+        return found[0] if found else None
 
     def wait_count(self, count: int, timeout: float) -> list[Received] | None:
         return self.wait_for(lambda got: len(got) >= count, timeout)
@@ -76,12 +102,14 @@ class Channel:
 
 
 class Receiver:
-    """A threaded HTTP server on `bind_host:port`; targets reach it at `public_host:port`."""
+    """A threaded HTTP server on `bind_host:port`; targets reach it at `public_host:port`. Also a context manager
+    (started on entry, stopped on exit)."""
 
     def __init__(self, bind_host: str = "127.0.0.1", port: int = 0, public_host: str | None = None):
         self.cond = threading.Condition()
         self.channels: dict[str, Channel] = {}
         self.unmatched: list[Received] = []
+        self.arrivals = 0  # deliveries recorded so far, on any path (waits wake when it moves)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,13 +118,17 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status = receiver._record(self.path, dict(self.headers.items()), body)
-                payload = b'{"ok":true}' if status < 400 else b'{"error":"programmed failure"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                response = receiver._record(self.path, dict(self.headers.items()), body)
+                if response.delay:
+                    time.sleep(response.delay)  # a programmed slow receiver (this server thread only)
+                try:
+                    self.send_response(response.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(response.body)))
+                    self.end_headers()
+                    self.wfile.write(response.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up waiting (a timeout)
 
             do_PUT = do_POST
 
@@ -111,7 +143,8 @@ class Receiver:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "Receiver":
-        self._thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="webhook-receiver", daemon=True)
         self._thread.start()
         return self
 
@@ -121,17 +154,29 @@ class Receiver:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def __enter__(self) -> "Receiver":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
     def channel(self, label: str = "hook") -> Channel:
         path = f"/{label}/{uuid.uuid4().hex}"
         with self.cond:
             channel = self.channels[path] = Channel(self, path)
         return channel
 
-    def _record(self, path: str, headers: dict[str, str], body: bytes) -> int:
+    def next_arrival(self, after: int, timeout: float) -> bool:
+        """Wait (at most `timeout`) until more than `after` deliveries have arrived; whether they have."""
+        with self.cond:
+            return self.cond.wait_for(lambda: self.arrivals > after, timeout)
+
+    def _record(self, path: str, headers: dict[str, str], body: bytes) -> Response:
         with self.cond:
             channel = self.channels.get(path.split("?", 1)[0])
-            status = channel._answer() if channel else 404
-            entry = Received(path, headers, body, status)
+            response = channel._next_response() if channel else Response(404, b'{"error":"no such channel"}')
+            entry = Received(path, headers, body, response.status)
             (channel.received if channel else self.unmatched).append(entry)
+            self.arrivals += 1
             self.cond.notify_all()
-            return status
+            return response

@@ -1,7 +1,13 @@
-"""Running one rule (or model) against the target: profile and staging gates, context, cleanup.
+"""Running one rule (or model) against the target: profile and staging gates, context, cleanup, the outcome.
 
-`judge_rule` needs no pytest: it returns an `Outcome` (passed, failed with the violation, skipped with the
-reason), so the proof tests can judge many broken variants in one process. `run_rule` is the same under pytest.
+`judge_rule` needs no pytest: it returns an `Outcome` (passed, failed with the violation, skipped with the reason,
+or a suite error), so the proof tests can judge many broken variants in one process. `run_rule` is the same under
+pytest.
+
+Only a `RuleViolation` fails the target — raised by the rule's checks, or by the context's readers when an answer
+lacks its documented shape — and a target that stops answering (`TargetUnavailable`). Any other exception from a
+rule's code is the suite's own bug: a `SuiteError` naming the rule, the exception and where it was raised, which the
+verdict lists apart and which gives the run its own exit status.
 """
 
 from __future__ import annotations
@@ -12,16 +18,18 @@ from typing import Any, Callable
 import pytest
 
 from .observations import OBSERVED
-from .rules import Rule, RuleContext, RuleSkip, RuleViolation
+from .rules.context import RuleContext
+from .rules.core import Rule, RuleSkip, RuleViolation, SuiteError
 from .settings import RunSettings
-from .target import StagingRefusal, Target
+from .target import StagingRefusal, Target, TargetUnavailable
 
 
 @dataclass
 class Outcome:
-    status: str  # "passed" | "failed" | "skipped"
+    status: str  # "passed" | "failed" | "skipped" | "error" (a suite error: a bug of the suite, not of the target)
     reason: str = ""
     violation: RuleViolation | None = None
+    error: SuiteError | None = None
 
     @property
     def code(self) -> str | None:
@@ -58,6 +66,8 @@ def run_scenario(code: str, target: Target, settings: RunSettings, body: Callabl
 def _report(outcome: Outcome) -> None:
     if outcome.status == "skipped":
         pytest.skip(outcome.reason)
+    if outcome.error is not None:
+        raise outcome.error
     if outcome.violation is not None:
         raise outcome.violation
 
@@ -68,18 +78,22 @@ def judge(ctx: RuleContext, body: Callable[[RuleContext], None]) -> Outcome:
         body(ctx)
         return Outcome("passed")
     except RuleViolation as exc:
-        return Outcome("failed", str(exc), exc)
+        return _failed(exc)
     except RuleSkip as exc:
         return Outcome("skipped", f"{ctx.rule.code}: {exc}")
     except StagingRefusal as exc:
         return Outcome("skipped", f"{ctx.rule.code}: staging guard: {exc}")
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-        # The target answered 2xx with a body this rule cannot read (a list where an object belongs, a
-        # missing field): that is the target breaking the rule's premise, reported under its code.
-        violation = RuleViolation(ctx.rule.code, ctx.rule.name,
-                                  f"an answer does not have the documented shape ({type(exc).__name__}: {exc})")
+    except TargetUnavailable as exc:
+        violation = RuleViolation(ctx.rule.code, ctx.rule.name, f"the target stopped answering: {exc}")
         violation.__cause__ = exc
-        return Outcome("failed", str(violation), violation)
+        return _failed(violation)
+    except Exception as exc:  # noqa: BLE001 — whatever else a rule raises is the suite's own bug
+        violations = exc.subgroup(RuleViolation) if isinstance(exc, BaseExceptionGroup) else None
+        if violations is not None:  # Hypothesis groups what a model found (a flaky target's inconsistent replays)
+            return _failed(_first(violations))
+        error = SuiteError(ctx.rule.code, exc)
+        error.__cause__ = exc
+        return Outcome("error", str(error), error=error)
     finally:
         created = [item for item in ctx.target.registry.items[mark:] if not item.gone]
         if created:
@@ -87,3 +101,12 @@ def judge(ctx: RuleContext, body: Callable[[RuleContext], None]) -> Outcome:
             OBSERVED.left.extend({"kind": item.kind, "id": item.id, "reason": reason}
                                  for item, reason in report.left
                                  if item.kind != "simulation" or ctx.settings.staging)
+
+
+def _failed(violation: RuleViolation) -> Outcome:
+    return Outcome("failed", str(violation), violation)
+
+
+def _first(group: BaseExceptionGroup) -> RuleViolation:
+    found = group.exceptions[0]
+    return _first(found) if isinstance(found, BaseExceptionGroup) else found  # type: ignore[return-value]

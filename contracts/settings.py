@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .target import api_root
+
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 PROFILES = ("default", "strict")
 SOURCES = ("spec", "docs", "ours")  # what a rule or oracle cites: the spec, the product docs, or our own decision
@@ -35,8 +37,6 @@ class RunSettings:
 
     @property
     def api_url(self) -> str:
-        from .target import api_root
-
         return api_root(self.base_url, self.api_at_root)
 
     @property

@@ -1,14 +1,24 @@
-"""The verdict of a run: per operation, per rule, spec gaps, coverage and cleanup."""
+"""The verdict of a run: per operation, per rule, spec gaps, coverage, cleanup, suite errors — and its exit status.
+
+Exit statuses of a run (`modelux-contracts run`, and a pytest session of the suite):
+0 conformant; 1 not conformant (a violation, or a token the target rejects); 2 usage or configuration error;
+3 suite error: a rule of the suite crashed (a bug in modelux-contracts, not in the target) and nothing judged
+failed. Violations win over suite errors: a run with both exits 1, and lists both.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .observations import Observations
+from .oracles import ORACLES
+from .ruleset import RULES
 from .settings import RunSettings
 from .specs import api_label_map, gap_table
 
-MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+EXIT_CONFORMANT, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_SUITE_ERROR = 0, 1, 2, 3
+SUITE_ERROR = "suite error (a bug in modelux-contracts, not in the target)"
+MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP", "suite_error": "BUG"}
 
 
 def _rows(results: dict[str, dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
@@ -16,13 +26,17 @@ def _rows(results: dict[str, dict[str, Any]], *kinds: str) -> list[dict[str, Any
 
 
 def failures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the target failed (checks and rules that failed, errors setting them up)."""
     return [r for r in results.values() if r["outcome"] in ("failed", "error")]
+
+
+def suite_errors(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rules whose own code crashed: bugs of the suite, not judged, never blamed on the target."""
+    return [r for r in results.values() if r["outcome"] == "suite_error"]
 
 
 def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations,
                    elapsed: float) -> list[str]:
-    from .ruleset import RULES
-
     lines = ["", "=" * 24 + " Modelux contract verdict " + "=" * 24]
     where = " (embedded mock)" if settings.embedded else ""
     lines.append(f"Target   {settings.api_url}{where}")
@@ -43,8 +57,6 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
         lines += ["", f"Stateful (links between operations): {MARK[row['outcome']]}"]
         lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
     if observed.oracles:
-        from .oracles import ORACLES
-
         judged = ", ".join(f"{code} {observed.oracles.get(code, 0)}" for code in ORACLES
                            if settings.strict or not ORACLES[code].strict_only)
         lines += ["", f"Generic oracles, exchanges of the phases judged: {judged}"]
@@ -56,7 +68,7 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
             rule = RULES.get(row["key"])
             source = f"[{rule.source}]" if rule else "[model]"
             lines.append(f"  {MARK[row['outcome']]:5} {row['key']:30} {source:7} {row['title']}")
-            if row["outcome"] != "passed":
+            if row["outcome"] not in ("passed", "suite_error"):
                 lines += [f"          - {d}" for d in row["details"]]
 
     gaps = sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"]))
@@ -78,14 +90,24 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
             lines.append(f"  LEFT  {item['kind']} {item['id']}: {item['reason'][:160]}")
     lines += observed.notes and ["", *[f"note: {n}" for n in observed.notes]] or []
 
+    crashed = suite_errors(results)
+    if crashed:
+        lines += ["", f"Suite errors — {SUITE_ERROR}; these rules were not judged, please report them:"]
+        for row in sorted(crashed, key=lambda r: r["key"]):
+            lines.append(f"  BUG   {row['key']:30} {row.get('error', '')}")
+
     failed = failures(results)
     counted = len(results)
     lines.append("")
+    errors = f"; and {len(crashed)} {SUITE_ERROR}" if crashed else ""
     if failed:
         codes = sorted({d.split(" ")[0].rstrip(":") for r in failed for d in r["details"] if d.startswith("MX-")})
         lines.append(f"Verdict: NOT CONFORMANT — {len(failed)} of {counted} checks failed"
                      + (f"; rules broken: {', '.join(codes)}" if codes else "")
-                     + f" (reproduce with --seed {settings.seed})")
+                     + f" (reproduce with --seed {settings.seed}){errors}")
+    elif crashed:
+        lines.append(f"Verdict: UNDECIDED — no check failed, but {len(crashed)} of {counted} could not be judged: "
+                     f"{SUITE_ERROR}: {', '.join(sorted(r['key'] for r in crashed))}")
     else:
         lines.append(f"Verdict: CONFORMANT — {counted} check{'' if counted == 1 else 's'}, no failures")
     return lines
@@ -111,7 +133,8 @@ def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], obse
         "spec": "pristine" if settings.strict_spec else "effective",
         "profile": settings.profile,
         "staging": settings.staging,
-        "conformant": not failures(results),
+        "conformant": not failures(results) and not suite_errors(results),
+        "suite_errors": [{"rule": r["key"], "error": r.get("error", "")} for r in suite_errors(results)],
         "results": sorted(results.values(), key=lambda r: (r["kind"], r["key"])),
         "spec_gaps": sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"])),
         "statuses": {k: dict(v) for k, v in observed.statuses.items()},

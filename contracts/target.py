@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json as jsonlib
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .observations import OBSERVED, Observations
-from .pacing import MAX_429_RETRIES, Pacer, parse_retry_after
+from .pacing import Pacer
 from .specs import BASE_PATH, operation_index
 
 
@@ -153,9 +152,11 @@ class Registry:
         with self._lock:
             self.items.append(item)
 
-    def owns(self, ident: str | None) -> bool:
+    def owns(self, ident: Any) -> bool:
+        if not isinstance(ident, str):  # an id of any other shape was not made by this run
+            return False
         with self._lock:
-            return ident is not None and (ident in self.adopted or any(item.id == ident for item in self.items))
+            return ident in self.adopted or any(item.id == ident for item in self.items)
 
     def mark_gone(self, kind: str, ident: str) -> int:
         """Mark an item deleted; returns how many items this newly marked."""
@@ -312,19 +313,12 @@ class Target:
         if use:
             send_headers.setdefault("Authorization", f"Bearer {use}")
         url = self.api + path
-        attempts = 0
-        while True:
-            self.pacer.acquire()
-            try:
-                response = self.client.request(method, url, json=json if content is None else None,
-                                               params=params, headers=send_headers, content=content)
-            except httpx.TransportError as exc:
-                raise TargetUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-            if response.status_code == 429 and attempts < MAX_429_RETRIES:
-                attempts += 1
-                self.pacer.backoff(parse_retry_after(response.headers.get("Retry-After")))
-                continue
-            break
+        try:
+            response = self.pacer.send(lambda: self.client.request(
+                method, url, json=json if content is None else None, params=params, headers=send_headers,
+                content=content))
+        except httpx.RequestError as exc:
+            raise TargetUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         try:
             payload = response.json()
         except ValueError:
@@ -418,17 +412,6 @@ class Target:
             else:
                 report.left.append((item, f"the API has no delete operation for a {item.kind}"))
         return report
-
-    def wait_until(self, probe, *, timeout: float, interval: float = 0.2, what: str = "condition"):
-        """Call `probe()` until it returns something truthy or the deadline passes (then None)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = probe()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(max(interval, 60.0 / self.pacer.rate_per_min if self.pacer.paced else interval))
 
 
 def dumps(value: Any, limit: int = 300) -> str:

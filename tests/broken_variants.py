@@ -8,14 +8,22 @@ contract suite fails naming `rule`.
 
 Variants never validate their responses against the spec (`validate_responses=False`): a real
 broken implementation would not either.
+
+Besides the broken variants: `CONFORMING` holds gateways in front of the mock that answer differently
+where the spec allows either answer (a rule must pass them), and `bent_shapes` bends answers out of
+their documented shape at random (a rule must fail or skip on them, never crash).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import random
+import re
 import secrets
+import threading
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import Any, Callable
 
 from mockserver.errors import Invalid, NotFound
@@ -36,6 +44,7 @@ class Variant:
     wsgi: Callable[[Any, str], Any] | None = None
     profile: str = "default"  # "strict" for rules that are our own decisions
     expect: str = "fail"  # "skip": a target whose data is too uniform to judge; the rule must not pass
+    # ("pass": not broken at all — a conformant target the rule must not fail, see CONFORMING)
 
     def handler_table(self) -> dict[str, Handler]:
         table = dict(load_handlers())
@@ -114,6 +123,119 @@ def _dry_run_accepts_invalid(app, token: str):
     return wsgi
 
 
+# ── rewriting answers ───────────────────────────────────────────────────────
+
+
+def _call(app, environ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The app's whole answer to a request: status line, headers, body."""
+    captured: dict[str, Any] = {}
+
+    def capture(status, headers, exc_info=None):
+        captured.update(status=status, headers=headers)
+        return lambda data: None
+
+    chunks = app(environ, capture)
+    try:
+        body = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return captured["status"], captured["headers"], body
+
+
+def _rewriting(app, rewrite: Callable[[int, bytes], bytes | None]):
+    """The app, with each answer's body replaced by `rewrite(status, body)` when that is not None."""
+
+    def wsgi(environ, start_response):
+        status, headers, body = _call(app, environ)
+        new = rewrite(int(status[:3]), body)
+        if new is not None:
+            body = new
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
+
+    return wsgi
+
+
+# ── partial PATCHes of routing configs, decided in front of the mock ────────
+
+_CONFIG_PATH = re.compile(r"^/api/manage/v1/routing-configs/(?!dry-run$)([^/]+)$")
+
+
+def _inner(app, environ, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A request of the gateway's own to the app behind it (with the caller's key): status and JSON answer."""
+    raw = json.dumps(body).encode() if body is not None else b""
+    env = {**environ, "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "CONTENT_LENGTH": str(len(raw)),
+           "CONTENT_TYPE": "application/json", "wsgi.input": io.BytesIO(raw)}
+    status, _, out = _call(app, env)
+    return int(status[:3]), json.loads(out) if out else None
+
+
+def _reply(start_response, status: int, body: Any) -> list[bytes]:
+    raw = json.dumps(body).encode()
+    start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "application/json"),
+                                                             ("Content-Length", str(len(raw)))])
+    return [raw]
+
+
+def _partial_patches(mode: str):
+    """A gateway in front of the mock that decides what a routing config's PATCH with `policy` alone or `config` alone
+    does, whatever the mock itself does with one:
+
+    * "apply": the current policy or config fills in the other, and the mock judges the whole (conforming);
+    * "reject": 400, nothing changes (conforming too: the spec is silent on partial PATCHes);
+    * "keep-version": `config` alone is stored, but the version stays (broken);
+    * "accept-mismatch": `policy` alone is stored even when the config does not fit it (broken).
+
+    What the broken modes "store" is laid over the mock's answers to `GET /routing-configs/{id}`."""
+
+    def wrap(app, token: str):
+        stored: dict[str, dict[str, Any]] = {}
+
+        def wsgi(environ, start_response):
+            match = _CONFIG_PATH.match(environ["PATH_INFO"])
+            method = environ["REQUEST_METHOD"]
+            if match is None or method not in ("GET", "PATCH"):
+                return app(environ, start_response)
+            config_id = match.group(1)
+            if method == "GET":
+                if config_id not in stored:
+                    return app(environ, start_response)
+                status, body = _inner(app, environ, "GET", environ["PATH_INFO"])
+                if status == 200:
+                    body["data"].update(stored[config_id])
+                return _reply(start_response, status, body)
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ = {**environ, "wsgi.input": io.BytesIO(raw)}
+            try:
+                sent = json.loads(raw or b"null")
+            except ValueError:
+                sent = None
+            if not isinstance(sent, dict) or ("policy" in sent) == ("config" in sent):
+                return app(environ, start_response)
+            if mode == "reject":
+                return _reply(start_response, 400, {"error": "send `policy` and `config` together",
+                                                    "code": "validation_failed"})
+            status, current = _inner(app, environ, "GET", environ["PATH_INFO"])
+            if status != 200:
+                return _reply(start_response, status, current)
+            record = {**current["data"], **stored.get(config_id, {})}
+            if mode == "keep-version" and "config" in sent:
+                stored.setdefault(config_id, {})["config"] = sent["config"]
+                return _reply(start_response, 200, {"data": {**record, "config": sent["config"]}})
+            if mode == "accept-mismatch" and "policy" in sent:
+                change = {"policy": sent["policy"], "version": record["version"] + 1}
+                stored.setdefault(config_id, {}).update(change)
+                return _reply(start_response, 200, {"data": {**record, **change}})
+            whole = {"policy": record["policy"], "config": record["config"], **sent}
+            return _reply(start_response, *_inner(app, environ, "PATCH", environ["PATH_INFO"], whole))
+
+        return wsgi
+
+    return wrap
+
+
 # ── handler-level breakages ─────────────────────────────────────────────────
 
 
@@ -178,7 +300,7 @@ def _every_patch_bumps(call: Call, original: Handler):
 def _restore_rewinds(call: Call, original: Handler):
     record = call.org.get("routing_configs", call.path["id"])
     versions = call.org.config_versions[record["id"]]
-    reply = original(call)
+    original(call)
     versions.pop()  # no new version: the config just points back at version k
     record["version"] = call.body["version"]
     return ok(public(record))
@@ -427,23 +549,8 @@ def _tracebacks_in_400s(app, token: str):
     """400 answers carry the server's stack trace as their message."""
     trace = ('Traceback (most recent call last):\n  File "/srv/modelux/app/handlers.py", line 212, in dispatch\n'
              "    body = schema.validate(raw)\nValueError: request body failed validation")
-
-    def wsgi(environ, start_response):
-        captured: dict[str, Any] = {}
-
-        def capture(status, headers, exc_info=None):
-            captured.update(status=status, headers=headers)
-            return lambda data: None
-
-        body = b"".join(app(environ, capture))
-        if captured["status"].startswith("400"):
-            body = json.dumps({"error": trace, "code": "bad_request"}).encode()
-            captured["headers"] = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"] + [
-                ("Content-Length", str(len(body)))]
-        start_response(captured["status"], captured["headers"])
-        return [body]
-
-    return wsgi
+    leaked = json.dumps({"error": trace, "code": "bad_request"}).encode()
+    return _rewriting(app, lambda status, body: leaked if status == 400 else None)
 
 
 def _foreign_project_forbidden(call: Call, original: Handler):
@@ -610,6 +717,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
       handlers={"updateRoutingConfig": _instead(_patch_without_version)}),
     V("rename-bumps-version", "MX-VERSION-NOOP", "every PATCH adds a version, even a rename",
       handlers={"updateRoutingConfig": _instead(_every_patch_bumps)}, profile="strict"),
+    V("partial-patch-keeps-version", "MX-PATCH-PARTIAL", "a PATCH of `config` alone is stored but adds no version",
+      wsgi=_partial_patches("keep-version")),
+    V("partial-patch-accepts-mismatch", "MX-PATCH-PARTIAL", "a PATCH of `policy` alone is stored though the config "
+      "does not fit it", wsgi=_partial_patches("accept-mismatch")),
+    # answers without their documented shape: a violation by the target, never a crash of the suite
+    V("versions-in-an-object", "MX-VERSION-HISTORY", "the version history is an object holding the list",
+      handlers={"listRoutingConfigVersions": _after(lambda call, reply: (200, {"data": {"versions": _data(reply)}}))}),
+    V("budget-created-in-a-list", "MX-BUDGET-SOFT-CAP-DEFAULT", "POST /budgets answers the new budget inside a list",
+      handlers={"createBudget": _after(lambda call, reply: (201, {"data": [_data(reply)]}))}),
     V("restore-rewinds", "MX-RESTORE-NEW-VERSION", "restore points back at version k instead of adding n+1",
       handlers={"restoreRoutingConfigVersion": _instead(_restore_rewinds)}),
     V("restore-unknown-ok", "MX-RESTORE-UNKNOWN-404", "restoring an unknown version answers 200",
@@ -748,3 +864,50 @@ PHASES_VARIANT = V("oracle-breakages-in-the-phases", "MX-BY-ID", "four breakages
                    wsgi=_tracebacks_in_400s, profile="strict")
 PHASES_CODES = ("MX-BY-ID", "MX-IMMUTABLE-FIELDS", "MX-FOREIGN-LIKE-UNKNOWN", "MX-ERROR-NO-LEAK")
 
+
+
+# Conforming targets a rule must pass (never broken): a partial PATCH may be applied, or rejected with 400.
+CONFORMING: dict[str, Variant] = {v.name: v for v in [
+    V("partial-patch-applied", "MX-PATCH-PARTIAL", "a PATCH of `policy` or `config` alone is applied as a whole",
+      wsgi=_partial_patches("apply"), expect="pass"),
+    V("partial-patch-rejected", "MX-PATCH-PARTIAL", "a PATCH of `policy` or `config` alone is a 400",
+      wsgi=_partial_patches("reject"), expect="pass"),
+]}
+
+
+def bent_shapes(seed: int, rate: float = 0.2):
+    """A gateway that bends a share of the successful answers out of their documented shape, at random (seeded):
+    somewhere inside `data` (`data` itself included), a field is dropped or a value becomes one of another JSON type.
+    No rule may crash on such answers: each is a violation by the target, or a skip (tests/test_contracts_proof.py)."""
+    others: list[Any] = [None, 0, 1.5, True, "x", [], {}, [1], {"x": 1}]
+
+    def bend(rng: random.Random, payload: Any) -> Any:
+        if not isinstance(payload, dict) or "data" not in payload or rng.random() >= rate:
+            return None
+        node, key = payload, "data"  # walk down to a random place
+        while True:
+            value = node[key]
+            steps = sorted(value) if isinstance(value, dict) else list(range(len(value))) if isinstance(value, list) \
+                else []
+            if not steps or rng.random() < 0.4:
+                break
+            node, key = value, rng.choice(steps)
+        if isinstance(node, dict) and key != "data" and rng.random() < 0.5:
+            del node[key]
+        else:
+            node[key] = rng.choice([other for other in others if type(other) is not type(node[key])])
+        return payload
+
+    def wrap(app, token: str):
+        rng, lock = random.Random(seed), threading.Lock()
+
+        def rewrite(status: int, body: bytes) -> bytes | None:
+            if not 200 <= status < 300 or not body.startswith(b"{"):
+                return None
+            with lock:
+                bent = bend(rng, json.loads(body))
+            return json.dumps(bent).encode() if bent is not None else None
+
+        return _rewriting(app, rewrite)
+
+    return wrap

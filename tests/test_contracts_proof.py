@@ -10,7 +10,11 @@
   and the strict profile.
 * Honest verdicts: undocumented-but-sensible answers are reported as spec gaps (not failures) unless
   `--strict-spec`; a rule that is only our decision fails only the strict profile; a token the target
-  rejects fails the run with a clear message; an unreachable target is a configuration error (2).
+  rejects fails the run with a clear message; an unreachable target is a configuration error (2); a rule
+  whose own code crashes is a suite error (3), never a violation by the target, and answers bent out of
+  their documented shape are violations, never crashes of the suite.
+* Where the spec allows two answers (a partial PATCH applied, or rejected with 400), a target giving either
+  passes.
 * The API root is the URL given (a gateway prefix, an origin's root with `--api-at-root`).
 * Staging mode leaves what it did not create alone and cleans up what it did.
 
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.broken_variants import PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant
+from tests.broken_variants import CONFORMING, PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant, bent_shapes
 
 from mockserver.testing import serve_embedded
 from contracts.observations import Observations
@@ -75,19 +79,23 @@ def test_every_rule_and_oracle_has_a_broken_variant():
 
 def judge_variant(variant: Variant) -> Outcome:
     """The variant's rule, judged in this process against the variant served on loopback."""
-    rule = RULES[variant.rule]
     with serve(variant) as served:
-        settings = RunSettings(base_url=served.base_url, token=served.token, other_token=served.other_token,
-                               embedded=True, profile=variant.profile)
-        target = Target(served.base_url, served.token, observed=Observations())
-        receiver = Receiver().start() if "receiver" in rule.needs else None
-        try:
-            target.discover_identity()
-            return judge_rule(rule, target, settings, receiver=receiver)
-        finally:
-            target.close()
-            if receiver is not None:
-                receiver.stop()
+        return judge_all([RULES[variant.rule]], served, variant.profile)[variant.rule]
+
+
+def judge_all(rules, served, profile: str = "default") -> dict[str, Outcome]:
+    """Each rule judged in turn against one target served on loopback, as the suite's items do."""
+    settings = RunSettings(base_url=served.base_url, token=served.token, other_token=served.other_token,
+                           embedded=True, profile=profile)
+    target = Target(served.base_url, served.token, observed=Observations())
+    receiver = Receiver().start() if any("receiver" in rule.needs for rule in rules) else None
+    try:
+        target.discover_identity()
+        return {rule.code: judge_rule(rule, target, settings, receiver=receiver) for rule in rules}
+    finally:
+        target.close()
+        if receiver is not None:
+            receiver.stop()
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +117,44 @@ def test_rule_fails_its_broken_variant(variant: Variant, variant_outcomes):
         return
     assert outcome.status == "failed", f"{variant.rule} {outcome.status} on {variant.breaks}: {outcome.reason}"
     assert outcome.code == variant.rule, outcome.reason
+
+
+@pytest.mark.parametrize("name", sorted(CONFORMING))
+def test_a_conforming_target_passes_where_the_spec_allows_either_answer(name):
+    variant = CONFORMING[name]
+    outcome = judge_variant(variant)
+    assert outcome.status == "passed", f"{variant.rule} {outcome.status} on {variant.breaks}: {outcome.reason}"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_answers_bent_out_of_shape_are_violations_never_suite_errors(seed):
+    """Every rule (strict profile) against a target bending a fifth of its successful answers out of their
+    documented shape, at random (anywhere in `data`): each rule passes, fails or skips — none crashes."""
+    with serve(Variant("bent-shapes", "", "answers out of shape", wsgi=bent_shapes(seed))) as served:
+        outcomes = judge_all(list(RULES.values()), served, "strict")
+    crashed = {code: outcome.reason for code, outcome in outcomes.items() if outcome.status == "error"}
+    assert not crashed, crashed
+    assert sum(outcome.status == "failed" for outcome in outcomes.values()) >= 10  # the bends did bite
+
+
+def test_a_rule_that_crashes_is_a_suite_error_with_its_own_exit_status():
+    """A rule of the suite whose own code raises KeyError (tests/contracts_buggy_rule.py): exit 3 and a section of
+    its own, naming the rule, the exception and where; with a violation in the same run, the violation wins (1)."""
+    buggy = ("--", "-p", "tests.contracts_buggy_rule")
+    alone = run_suite("--rules", "MX-TEST-BUGGY", "-q", *buggy)
+    assert alone.returncode == 3, output(alone)
+    assert "Suite errors — suite error (a bug in modelux-contracts, not in the target)" in alone.stdout, output(alone)
+    assert "BUG   MX-TEST-BUGGY" in alone.stdout and "KeyError: 'projets' at tests/contracts_buggy_rule.py:" in \
+        alone.stdout, output(alone)
+    assert verdict(alone).startswith("Verdict: UNDECIDED") and "FAIL  MX-TEST-BUGGY" not in alone.stdout
+    variant = VARIANTS["patch-does-not-bump"]
+    with serve(variant) as target:
+        both = run_suite("--base-url", target.base_url, "--token", target.token, "--rules",
+                         "MX-TEST-BUGGY,MX-VERSION-BUMP", "-q", *buggy)
+    assert both.returncode == 1, output(both)
+    assert "FAIL  MX-VERSION-BUMP" in both.stdout and "BUG   MX-TEST-BUGGY" in both.stdout, output(both)
+    assert verdict(both).startswith("Verdict: NOT CONFORMANT") and "MX-VERSION-BUMP" in verdict(both)
+    assert "suite error" in verdict(both), output(both)
 
 
 @pytest.mark.parametrize("name", ["patch-does-not-bump", "wrong-signature", "rejected-patch-keeps-flags"])

@@ -1,10 +1,16 @@
-"""Unit tests of the contract suite's parts: pacing, the staging guard, the receiver, the spec-gap table,
-the rule registry and the CLI's argument mapping. Fast; no suite runs (see test_contracts_proof.py)."""
+"""Unit tests of the contract suite's parts: pacing, polling, the staging guard, the receiver, the spec-gap table,
+the rule registry, the option table and the CLI's argument mapping, and how a rule's run ends (a violation by the
+target, or a suite error). Fast; no suite runs (see test_contracts_proof.py)."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
 import threading
+import time
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,11 +18,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from contracts.cli import exit_code, pytest_args
+import contracts.rules
+import contracts.runner
+from contracts.cli import exit_code, pytest_args, run
+from contracts.options import OPTIONS, UsageError, settings_fields_covered, settings_from
+from contracts.plugin import pytest_addoption
 from contracts.pacing import DEFAULT_RETRY_AFTER, Pacer, parse_retry_after
+from contracts.polling import poll
 from contracts.receiver import Receiver
-from contracts.rules import SOURCES
+from contracts.rules.core import Rule, SuiteError
 from contracts.ruleset import RULES
+from contracts.runner import judge_rule
+from contracts.settings import PHASES, SOURCES, RunSettings
 from contracts.specs import gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
@@ -199,12 +212,11 @@ def test_cli_maps_options_to_pytest_and_exit_codes():
                  "--max-examples 5", "--contract-seed 1", "--strict-spec", "--staging", "--rate 30",
                  "--profile strict", "--rules MX-VERSION-BUMP"):
         assert part in joined
-    assert [exit_code(s) for s in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 2, 2, 2]
+    assert [exit_code(s) for s in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 3, 2, 2]
 
 
 def test_the_repository_schemathesis_toml_configures_schemathesis_as_the_suite_does():
     import tomllib
-    from pathlib import Path
 
     from contracts.conformance import FALSE_POSITIVE_OPERATIONS, STATEFUL_GENERATION
     from contracts.specs import api_label_map
@@ -250,3 +262,233 @@ def test_a_simulation_may_move_forwards_between_reads_and_nothing_else():
     assert differences({"status": "running", "name": "a"}, {"status": "running", "name": "b"}, moving,
                        SIMULATION_LIFECYCLE) == ["`name` 'a' became 'b'"]
     assert differences({"created_at": "2026-01-01T00:00:00Z"}, {"created_at": "2026-01-01T00:00:00.000Z"}) == []
+
+
+# ── polling, the receiver, the 429 loop ─────────────────────────────────────
+
+
+def test_poll_returns_the_first_answer_or_none_at_the_deadline():
+    clock = FakeClock()
+    answers = iter([None, 0, "", "ready"])
+    assert poll(lambda: next(answers), timeout=10, interval=1, pause=clock.sleep, clock=clock) == "ready"
+    assert clock.slept == [1, 1, 1]
+    clock = FakeClock()
+    assert poll(lambda: None, timeout=2.5, interval=1, pause=clock.sleep, clock=clock) is None
+    assert clock.slept == [1, 1, 0.5]  # never past the deadline, and asked once more at it
+
+
+def test_receiver_waits_end_on_arrival_and_answers_as_programmed():
+    with Receiver() as receiver:
+        slow = receiver.channel("slow").respond(503, b"later", delay=0.3)
+        plain = receiver.channel("plain")
+        threading.Timer(0.2, lambda: httpx.post(plain.url, content=b"one")).start()
+        started = time.monotonic()
+        got = plain.wait_count(1, timeout=30)
+        assert got and got[0].body == b"one" and time.monotonic() - started < 5  # woken by the arrival
+        answered = httpx.post(slow.url, content=b"x")
+        assert (answered.status_code, answered.content) == (503, b"later")
+        with pytest.raises(httpx.ReadTimeout):  # the sender gives up before the slow answer; the receiver copes
+            httpx.post(slow.url, content=b"y", timeout=httpx.Timeout(10, read=0.1))
+        slow.accept_all()
+        assert httpx.post(slow.url, content=b"z").status_code == 200
+        assert [r.status for r in slow.wait_count(3, timeout=5)] == [503, 503, 200]
+
+
+def test_pacer_send_honours_retry_after_then_gives_the_last_answer():
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock, sleep=clock.sleep)
+
+    class Answer:
+        def __init__(self, status: int, retry_after: str | None = None):
+            self.status_code, self.headers = status, {"Retry-After": retry_after} if retry_after else {}
+
+    answers = iter([Answer(429, "2"), Answer(429), Answer(200)])
+    assert pacer.send(lambda: next(answers)).status_code == 200
+    assert clock.slept == [2, DEFAULT_RETRY_AFTER] and pacer.throttled == 2 and pacer.sent == 3
+    always = pacer.send(lambda: Answer(429, "0"), retries=2)
+    assert always.status_code == 429 and pacer.sent == 6  # the first send and two retries, then it gives up
+
+
+# ── the option table ────────────────────────────────────────────────────────
+
+
+class _Recorder:
+    """Stands for pytest's parser: records what the plugin declares, into an argparse parser."""
+
+    def __init__(self) -> None:
+        self.parser = argparse.ArgumentParser()
+
+    def getgroup(self, *args, **kwargs):
+        return self
+
+    def addoption(self, *names, **kwargs):
+        self.parser.add_argument(*names, **kwargs)
+
+
+def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
+    assert settings_fields_covered() == {f.name for f in dataclass_fields(RunSettings)}
+    command = {param.name: param for param in run.params}
+    for option in OPTIONS:
+        param = command[option.dest]
+        assert option.flag in param.opts and param.default == option.default and param.envvar == option.envvar
+    recorder = _Recorder()
+    pytest_addoption(recorder)
+    declared = vars(recorder.parser.parse_args([]))  # every option the plugin declares, at its default
+    for option in OPTIONS:
+        assert (option.pytest_dest in declared) == (option.command_only is None), option.flag
+    # The command's values, through the pytest command line it builds, give the settings they say.
+    values = {"base_url": "http://h:1", "token": "t", "other_token": "o", "api_at_root": True, "max_examples": 7,
+              "seed": 11, "webhook_host": "h", "webhook_port": 8099, "webhook_wait": 30.0, "strict_spec": True,
+              "staging": True, "rate": 30.0, "profile": "strict", "rules": "mx-version-bump", "phases": "coverage",
+              "report": "r.json"}
+    args = pytest_args(**values)
+    suite_args = args[args.index("--tb=short"):]
+    parsed, _ = recorder.parser.parse_known_args([a for a in suite_args if a not in ("-q", "-v")])
+    parsed_values = {option.dest: getattr(parsed, option.pytest_dest) for option in OPTIONS
+                     if option.command_only is None}
+    settings = settings_from(parsed_values)
+    assert (settings.base_url, settings.token, settings.other_token, settings.api_at_root) == ("http://h:1", "t", "o",
+                                                                                              True)
+    assert (settings.max_examples, settings.seed, settings.rate_per_min, settings.profile) == (7, 11, 30.0, "strict")
+    assert (settings.webhook_host, settings.webhook_port, settings.webhook_wait) == ("h", 8099, 30.0)
+    assert settings.strict_spec and settings.staging and settings.rules == ("MX-VERSION-BUMP",)
+    assert settings.phases == ("coverage",) and parsed.mx_report == "r.json"
+    with pytest.raises(SystemExit):  # the table's bounds hold for pytest's options too
+        recorder.parser.parse_args(["--webhook-port", "70000"])
+
+
+def test_settings_defaults_and_staging_defaults():
+    plain = settings_from({})
+    assert (plain.max_examples, plain.rate_per_min, plain.phases, plain.webhook_wait) == (100, None, PHASES, 120.0)
+    assert isinstance(plain.seed, int) and plain.profile == "default" and plain.base_url == ""
+    staging = settings_from({"staging": True})
+    assert (staging.max_examples, staging.rate_per_min, staging.phases) == (5, 60.0, ("examples", "fuzzing"))
+    with pytest.raises(UsageError):
+        settings_from({"phases": "examples,everything"})
+    with pytest.raises(UsageError):
+        settings_from({"rules": "MX-NOPE"}, known_rules=lambda code: code in RULES)
+
+
+# ── the rules: registry, layering, and how a run ends ───────────────────────
+
+
+RULE_ORDER = [  # `modelux-contracts rules` lists them in this order (MX-PATCH-PARTIAL is the newest)
+    "MX-AUTH-REQUIRED", "MX-AUTH-PUBLIC", "MX-KEY-REVOKE-STOPS", "MX-KEY-LAST-USED", "MX-SECRET-APIKEY-ONCE",
+    "MX-APIKEY-REVOKE", "MX-SECRET-MGMTKEY-ONCE", "MX-SECRET-WEBHOOK-ONCE", "MX-PROVIDER-APIKEY-WRITE-ONLY",
+    "MX-VERSION-HISTORY", "MX-VERSION-BUMP", "MX-VERSION-NOOP", "MX-RESTORE-NEW-VERSION", "MX-RESTORE-UNKNOWN-404",
+    "MX-CONFIG-NAME-UNIQUE", "MX-POLICY-INVALID-400", "MX-PATCH-PARTIAL", "MX-DRYRUN-DECISION", "MX-DRYRUN-POLICIES",
+    "MX-DRYRUN-POLICIES-OURS", "MX-DELETE-THEN-404", "MX-UNKNOWN-ID-404", "MX-PATCH-PERSISTS", "MX-MEMBERS",
+    "MX-ERROR-ENVELOPE", "MX-SUCCESS-ENVELOPE", "MX-TIMESTAMPS-Z", "MX-LOGS-FILTERS", "MX-LOGS-PAGING",
+    "MX-LOGS-ORDER", "MX-SCOPE-PROJECT-FILTER", "MX-ORG-ISOLATION", "MX-WEBHOOK-PROJECT-NULL",
+    "MX-AUDIT-PER-MUTATION", "MX-AUDIT-TOTAL", "MX-AUDIT-FILTERS", "MX-AUDIT-PAGING", "MX-ANALYTICS-SUMS",
+    "MX-TRACE-MATCHES-LOG", "MX-REPLAY-CURRENT-CONFIG", "MX-ESTIMATE-MATCHES-SIM", "MX-SIM-WINDOW-400",
+    "MX-SIM-LIFECYCLE", "MX-SIM-PROMOTE", "MX-BUDGET-RESET", "MX-BUDGET-EVENTS-LIMIT", "MX-BUDGET-ALERTS",
+    "MX-BUDGET-SOFT-CAP-DEFAULT", "MX-BUDGET-THRESHOLD-WEBHOOK", "MX-WEBHOOK-TEST-EVENT", "MX-WEBHOOK-SIGNATURE",
+    "MX-WEBHOOK-ROTATE", "MX-WEBHOOK-RETRY", "MX-WEBHOOK-REPLAY", "MX-WEBHOOK-DELETE-STOPS", "MX-BY-ID",
+    "MX-IMMUTABLE-FIELDS", "MX-REJECTED-NO-EFFECT", "MX-ERROR-NO-LEAK", "MX-FOREIGN-LIKE-UNKNOWN",
+    "MX-MUTATION-PERSISTS",
+]
+
+
+def test_the_registry_keeps_its_codes_and_order():
+    assert list(RULES) == RULE_ORDER
+
+
+def test_rule_modules_stand_on_core_context_and_common_only():
+    """Areas never import each other (their import order is the registry's order), nor import inside functions."""
+    package = Path(contracts.rules.__file__).parent
+    foundations = {"core", "context", "common"}
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        nested = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                  and node not in tree.body]
+        assert not nested, f"{path.name} imports inside a function (line {nested[0].lineno})"
+        siblings = {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1}
+        allowed = {"core"} if path.stem == "core" else {"core", "context"} if path.stem == "context" else foundations
+        assert siblings <= allowed - {path.stem} | ({None} if path.stem == "__init__" else set()), (path.name,
+                                                                                                     siblings)
+
+
+class FakeTarget:
+    """A target on loopback answering each `METHOD /path` (under the API root) with a fixed status and JSON."""
+
+    def __init__(self, answers: dict[str, tuple[int, object]]):
+        outer = self
+        self.answers = answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, body = outer.answers.get(f"{self.command} {self.path.split('?')[0]}",
+                                                 (404, {"error": "no", "code": "not_found"}))
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _judge(fn, answers: dict[str, tuple[int, object]]):
+    target = FakeTarget(answers)
+    client = Target(target.url, "mlx_mgmt_x", observed=Observations())
+    try:
+        rule = Rule("MX-TEST", fn.__name__, "a rule of this test", "spec", "tests", fn)
+        return judge_rule(rule, client, RunSettings(base_url=target.url, token="mlx_mgmt_x", embedded=True))
+    finally:
+        client.close()
+        target.close()
+
+
+def test_a_rule_that_crashes_is_a_suite_error_not_a_violation():
+    def crashes(ctx):
+        counted = {"projects": len(ctx.t.get("/projects").json["data"])}
+        return counted["missing"]  # the suite's own bug
+
+    outcome = _judge(crashes, {"GET /api/manage/v1/projects": (200, {"data": []})})
+    assert outcome.status == "error" and outcome.violation is None and outcome.code is None
+    assert outcome.error.code == "MX-TEST" and isinstance(outcome.error.error, KeyError)
+    assert "suite error (a bug in modelux-contracts, not in the target)" in outcome.reason
+    assert outcome.error.where.startswith("tests/test_contracts_units.py:") and "in crashes" in outcome.error.where
+    with pytest.raises(SuiteError):  # what the suite's test item raises, for the plugin to file it apart
+        contracts.runner._report(outcome)
+
+
+def test_an_answer_without_its_documented_shape_is_a_violation():
+    def makes_a_project(ctx):
+        ctx.project()
+
+    listed = _judge(makes_a_project, {"POST /api/manage/v1/projects": (201, {"data": [{"id": "proj_1"}]})})
+    assert listed.status == "failed" and listed.code == "MX-TEST"
+    assert "setup: POST /projects: expected an object, got a list" in listed.reason
+    nameless = _judge(makes_a_project, {"POST /api/manage/v1/projects": (201, {"data": {"name": "x"}})})
+    assert nameless.status == "failed" and "`id` is missing" in nameless.reason
+
+    def reads_fields(ctx):
+        ctx.field(ctx.data_object(ctx.t.get("/projects/p"), 200), "id", str)
+
+    numbered = _judge(reads_fields, {"GET /api/manage/v1/projects/p": (200, {"data": {"id": 5}})})
+    assert numbered.status == "failed" and "`id` is an integer (5), expected a string" in numbered.reason
+
+
+def test_a_target_that_stops_answering_fails_the_rule():
+    def asks(ctx):
+        ctx.t.get("/projects")
+
+    client = Target("http://127.0.0.1:9", "mlx_mgmt_x", observed=Observations())
+    rule = Rule("MX-TEST", "asks", "a rule of this test", "spec", "tests", asks)
+    outcome = judge_rule(rule, client, RunSettings(base_url="http://127.0.0.1:9", token="x", embedded=True))
+    assert outcome.status == "failed" and "the target stopped answering" in outcome.reason

@@ -1,10 +1,10 @@
 """Webhooks: fan-out of domain events, signed real-HTTP delivery on loopback, retries with
 exponential backoff, dead letters, replay, rotation, and the event-type registry.
 
-Live tests run the mock with its dispatcher on a loopback port and a tiny receiver on another;
-they wait with deadlines (conditions and bounded polls), never fixed sleeps. Timing-exact
-behaviour (backoff doubling, paused/deleted endpoints) is unit-tested with a ManualClock and a
-fake sender, so nothing depends on scheduler luck.
+Live tests run the mock with its dispatcher on a loopback port and the contract suite's receiver
+(`contracts.receiver`) on another; they wait with deadlines (`contracts.polling.poll`), never
+fixed sleeps. Timing-exact behaviour (backoff doubling, paused/deleted endpoints) is unit-tested
+with a ManualClock and a fake sender, so nothing depends on scheduler luck.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +29,8 @@ from mockserver.ids import IdFactory
 from mockserver.services import MockConfig, Services, bootstrap_org
 from mockserver.domain.world import World
 from mockserver.testing import serve_in_thread
+from contracts.polling import poll
+from contracts.receiver import Receiver
 
 from .conftest import API, TOKEN
 
@@ -43,82 +44,25 @@ def hmac_hex(secret: str, body: bytes) -> str:
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
     """Poll `predicate` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    value = poll(predicate, timeout=timeout, interval=interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value
 
 
-# ── a receiver on loopback ──────────────────────────────────────────────────
-
-
-class Receiver:
-    """A threaded HTTP server recording every POST; answers `status` (per path if a dict)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.status: int | dict[str, int] = 200
-        self.reply = b"ok"
-        self.delay = 0.0
-        self.cond = threading.Condition()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with outer.cond:
-                    outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                           "at": time.monotonic()})
-                    outer.cond.notify_all()
-                    status = outer.status if isinstance(outer.status, int) else outer.status.get(self.path, 200)
-                if outer.delay:
-                    time.sleep(outer.delay)  # simulates a slow receiver (in the server thread)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(outer.reply)))
-                    self.end_headers()
-                    self.wfile.write(outer.reply)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the sender gave up (timeout test)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def at(self, path: str) -> list[dict]:
-        with self.cond:
-            return [r for r in self.requests if r["path"] == path]
-
-    def wait_for(self, count: int, path: str | None = None, timeout: float = 10.0) -> list[dict]:
-        def seen() -> list[dict]:
-            return [r for r in self.requests if path is None or r["path"] == path]
-
-        with self.cond:
-            if not self.cond.wait_for(lambda: len(seen()) >= count, timeout=timeout):
-                raise AssertionError(f"receiver saw {len(seen())} requests, expected {count} within {timeout}s")
-            return seen()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def arrived(channel, count: int, timeout: float = 10.0) -> list:
+    """The channel's deliveries once it has `count` of them, or fail at the deadline."""
+    got = channel.wait_count(count, timeout)
+    if got is None:
+        raise AssertionError(f"receiver saw {len(channel.snapshot())} requests, expected {count} within {timeout}s")
+    return got
 
 
 @pytest.fixture
 def receiver():
-    r = Receiver()
-    yield r
-    r.close()
+    """The contract suite's webhook receiver on loopback (one channel per path the test asks for)."""
+    with Receiver() as started:
+        yield started
 
 
 class Live:
@@ -175,23 +119,24 @@ def new_endpoint(client, url: str, event_types=("webhook.test",), **extra) -> tu
 
 
 def test_test_event_arrives_signed_and_rotation_switches_the_secret(live, receiver):
-    endpoint, secret = new_endpoint(live, receiver.url())
+    hook = receiver.channel("hook").respond(200, b"ok")
+    endpoint, secret = new_endpoint(live, hook.url)
     assert secret.startswith("whsec_")
 
     answer = live.post(f"/webhooks/endpoints/{endpoint['id']}/test")
     assert answer.status_code == 202
     queued = answer.json()["data"]
-    first = receiver.wait_for(1)[0]
+    first = arrived(hook, 1)[0]
 
-    envelope = json.loads(first["body"])
+    envelope = json.loads(first.body)
     assert set(envelope) == {"id", "type", "created_at", "data"}
     assert envelope["type"] == "webhook.test" and envelope["data"]["synthetic"] is True
     assert envelope["id"] == queued["event_id"]
-    headers = {k.lower(): v for k, v in first["headers"].items()}
+    headers = {k.lower(): v for k, v in first.headers.items()}
     assert headers["content-type"] == "application/json"
     assert headers["x-modelux-event"] == "webhook.test"
     assert headers["x-modelux-delivery"] == queued["delivery_id"]
-    assert hmac.compare_digest(headers["x-modelux-signature"], hmac_hex(secret, first["body"]))
+    assert hmac.compare_digest(headers["x-modelux-signature"], hmac_hex(secret, first.body))
 
     done = live.wait_delivery(queued["delivery_id"], "delivered")
     assert done["attempt_count"] == 1 and done["response_status"] == 200 and done["response_body"] == "ok"
@@ -202,32 +147,32 @@ def test_test_event_arrives_signed_and_rotation_switches_the_secret(live, receiv
     new_secret = rotated["signing_secret"]
     assert new_secret != secret
     live.ok("POST", f"/webhooks/endpoints/{endpoint['id']}/test", 202)
-    second = receiver.wait_for(2)[1]
-    signature = {k.lower(): v for k, v in second["headers"].items()}["x-modelux-signature"]
-    assert signature == hmac_hex(new_secret, second["body"])
-    assert signature != hmac_hex(secret, second["body"]), "the old secret must stop signing at once"
+    second = arrived(hook, 2)[1]
+    signature = {k.lower(): v for k, v in second.headers.items()}["x-modelux-signature"]
+    assert signature == hmac_hex(new_secret, second.body)
+    assert signature != hmac_hex(secret, second.body), "the old secret must stop signing at once"
     # The secret is shown once: no later response carries it.
     for view in (live.get(f"/webhooks/endpoints/{endpoint['id']}").text, live.get("/webhooks/endpoints").text):
         assert secret not in view and new_secret not in view
 
 
 def test_failing_receiver_sees_every_retry_then_dead_and_replay_delivers(live, receiver):
-    receiver.status, receiver.reply = 500, b"receiver exploded"
-    endpoint, secret = new_endpoint(live, receiver.url())
+    hook = receiver.channel("hook").respond(500, b"receiver exploded")
+    endpoint, secret = new_endpoint(live, hook.url)
     queued = live.ok("POST", f"/webhooks/endpoints/{endpoint['id']}/test", 202)
 
     dead = live.wait_delivery(queued["delivery_id"], "dead")
-    seen = receiver.wait_for(3)
+    seen = arrived(hook, 3)
     assert len(seen) == 3, "max_attempts = 3"
     assert dead["attempt_count"] == 3
     assert dead["response_status"] == 500 and dead["response_body"] == "receiver exploded"
     assert dead["next_attempt_at"] is None and dead["delivered_at"] is None
     # Every attempt carries the same body, signature and delivery id.
-    assert len({r["body"] for r in seen}) == 1
-    assert {r["headers"]["X-Modelux-Delivery"] for r in seen} == {queued["delivery_id"]}
-    assert all(r["headers"]["X-Modelux-Signature"] == hmac_hex(secret, r["body"]) for r in seen)
+    assert len({r.body for r in seen}) == 1
+    assert {r.headers["X-Modelux-Delivery"] for r in seen} == {queued["delivery_id"]}
+    assert all(r.headers["X-Modelux-Signature"] == hmac_hex(secret, r.body) for r in seen)
     # Backoff 0.05 s then 0.1 s: the gaps grow (never earlier than scheduled; ms-precision timestamps).
-    gap1, gap2 = seen[1]["at"] - seen[0]["at"], seen[2]["at"] - seen[1]["at"]
+    gap1, gap2 = seen[1].at - seen[0].at, seen[2].at - seen[1].at
     assert gap1 >= 0.05 - 0.002 and gap2 >= 0.1 - 0.002
 
     before = datetime.now(timezone.utc)
@@ -236,10 +181,10 @@ def test_failing_receiver_sees_every_retry_then_dead_and_replay_delivers(live, r
     assert parse_iso(replayed["next_attempt_at"]) <= datetime.now(timezone.utc)
     assert parse_iso(replayed["next_attempt_at"]) >= before - timedelta(milliseconds=2)
 
-    receiver.status = 200
+    hook.respond(200)
     delivered = live.wait_delivery(queued["delivery_id"], "delivered")
     assert delivered["attempt_count"] == 1 and delivered["response_status"] == 200
-    assert receiver.requests[-1]["body"] == seen[0]["body"], "a replay re-sends the same payload"
+    assert hook.snapshot()[-1].body == seen[0].body, "a replay re-sends the same payload"
     assert live.post(f"/webhooks/deliveries/{queued['delivery_id']}/replay").status_code == 409
     audit = live.ok("GET", "/audit-logs", params={"resourceId": queued["delivery_id"], "action": "replayed"})
     assert len(audit) == 1
@@ -256,18 +201,19 @@ def test_non_loopback_url_is_recorded_as_not_sent(live, receiver):
 
 def test_fan_out_reaches_active_subscribed_endpoints_only(live, receiver):
     project = live.ok("POST", "/projects", 201, json={"name": "Shop"})
-    active, _ = new_endpoint(live, receiver.url("/active"), ["routing_config.created"])
-    paused, _ = new_endpoint(live, receiver.url("/paused"), ["routing_config.created"])
+    active_hook, paused_hook, other_hook = (receiver.channel(label) for label in ("active", "paused", "other"))
+    active, _ = new_endpoint(live, active_hook.url, ["routing_config.created"])
+    paused, _ = new_endpoint(live, paused_hook.url, ["routing_config.created"])
     live.ok("PATCH", f"/webhooks/endpoints/{paused['id']}", json={"active": False})
-    other, _ = new_endpoint(live, receiver.url("/other"), ["api_key.revoked"])
+    other, _ = new_endpoint(live, other_hook.url, ["api_key.revoked"])
 
     config = live.ok("POST", "/routing-configs", 201,
                      json={"projectId": project["id"], "name": "bot", "policy": "single", "config": {"model": "gpt-4o"}})
-    got = json.loads(receiver.wait_for(1, "/active")[0]["body"])
+    got = json.loads(arrived(active_hook, 1)[0].body)
     assert got["type"] == "routing_config.created" and got["data"]["routing_config_id"] == config["id"]
     assert live.ok("GET", f"/webhooks/endpoints/{paused['id']}/deliveries") == []
     assert live.ok("GET", f"/webhooks/endpoints/{other['id']}/deliveries") == []
-    assert receiver.at("/paused") == [] and receiver.at("/other") == []
+    assert paused_hook.snapshot() == [] and other_hook.snapshot() == []
 
 
 # ── fan-out and dispatch, deterministic: test client, manual dispatch, fake sender ─
@@ -477,9 +423,9 @@ def test_host_allow_list():
 
 
 def test_http_sender_times_out_per_attempt(receiver):
-    receiver.delay = 1.0
+    slow = receiver.channel("slow").respond(200, delay=1.0)
     started = time.monotonic()
-    status, body = engine.http_sender(receiver.url(), b"{}", {"Content-Type": "application/json"}, 0.2)
+    status, body = engine.http_sender(slow.url, b"{}", {"Content-Type": "application/json"}, 0.2)
     assert status is None and body.startswith("timeout")
     assert time.monotonic() - started < 0.9
 

@@ -9,8 +9,9 @@ walk (`contracts.conformance.NEVER_FUZZED`); revoking the management key in use 
 A target's state is external to Hypothesis: the same choices can meet different responses (more
 resources, other links available), Hypothesis notices and raises `Flaky`, ending that run early. Like
 schemathesis' own runner, the test then fails only if a check failed during the walk (it re-raises
-that failure); otherwise it starts a fresh Hypothesis run (next seed) until `max_examples` scenarios
-have run in total. The summary says how many scenarios ran in how many Hypothesis runs.
+that failure); otherwise it starts a fresh Hypothesis run (the next seed: `--seed` + the run's number, applied
+with Hypothesis' `@seed`) until `max_examples` scenarios have run in total. The summary says how many
+scenarios ran in how many Hypothesis runs.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class TestStateful(StatefulLinks.TestCase):
         wanted, runs, flaky = SETTINGS.max_examples, 0, 0
         base = SETTINGS.seed if SETTINGS.seed is not None else 0
         while runs < MAX_RUNS and SCENARIOS[0] < wanted:
-            StatefulLinks._hypothesis_internal_use_seed = base + runs  # what @hypothesis.seed sets
+            hypothesis.seed(base + runs)(StatefulLinks)  # Hypothesis' `@seed` for a state machine, once per run
             self.settings = hypothesis.settings(type(self).settings, max_examples=wanted - SCENARIOS[0])
             runs += 1
             try:

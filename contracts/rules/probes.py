@@ -13,10 +13,11 @@ import uuid
 from functools import partialmethod
 from typing import Any
 
-from .oracles import ORACLES, Exchange, OracleRun
-from .rules import (DISCARD_URL, POLICY_A, POLICY_B, UNKNOWN_ID_READS, RuleContext, RuleSkip, _project_with_logs,
-                    _simulation_body, _wait_simulation, rule)
-from .target import Reply
+from ..oracles import ORACLES, Exchange, OracleRun
+from ..target import Reply
+from .common import POLICY_A, POLICY_B, UNKNOWN_ID_READS, project_with_logs, simulation_body, wait_simulation
+from .context import DISCARD_URL, RuleContext, at, objects
+from .core import RuleSkip, rule
 
 
 class Probe:
@@ -51,10 +52,9 @@ class Probe:
     delete = partialmethod(send, "DELETE")
 
     def created(self, path: str, body: dict[str, Any], *, key: str = "id") -> dict[str, Any]:
-        data = self.ctx.expect_data(self.post(path, json=body), 201, what=f"setup: POST {path}")
-        item = data.get("endpoint") if key == "endpoint" else data
-        self.ctx.check(isinstance(item, dict) and isinstance(item.get("id"), str), f"setup: POST {path} answered "
-                                                                                   f"{str(data)[:200]}")
+        data = self.ctx.data_object(self.post(path, json=body), 201, what=f"setup: POST {path}")
+        item = self.ctx.field(data, "endpoint", dict, what=f"setup: POST {path}") if key == "endpoint" else data
+        self.ctx.ident(item, f"setup: POST {path}")
         return item
 
     def done(self) -> None:
@@ -123,8 +123,8 @@ class World:
             paths += [f"/webhooks/endpoints/{endpoint['id']}", f"/webhooks/endpoints/{endpoint['id']}/deliveries"]
         for listing, template in (("/logs", "/logs/{}"), ("/audit-logs", "/audit-logs/{}"),
                                   ("/simulations", "/simulations/{}")):
-            items = ctx.t.get(listing, params={"limit": 2} if listing != "/simulations" else None).data
-            paths += [template.format(i["id"]) for i in (items or [])[:2] if isinstance(i, dict) and i.get("id")]
+            items = objects(ctx.t.get(listing, params={"limit": 2} if listing != "/simulations" else None).data)
+            paths += [template.format(i["id"]) for i in items[:2] if isinstance(i.get("id"), str) and i["id"]]
         return paths
 
 
@@ -185,11 +185,12 @@ def probe_rejected_requests_change_nothing(ctx: RuleContext) -> None:
     for path in (f"/projects/{project['id']}", f"/routing-configs/{config['id']}"):
         accepted = ctx.name("accepted")
         ctx.expect(ctx.t.patch(path, json={"name": accepted}), 200, what=f"setup: PATCH {path}")
-        if (ctx.t.get(path).data or {}).get("name") != accepted:
+        if at(ctx.t.get(path).data, "name") != accepted:
             ctx.skip(f"GET {path} does not show an accepted rename either: a rejected request's effect could not "
                      "be seen")
-    alert = ctx.expect_data(p.post(f"/budgets/{budget['id']}/alerts", json={
+    alert = ctx.data_object(p.post(f"/budgets/{budget['id']}/alerts", json={
         "threshold_pct": 50, "channel": "webhook", "destination": ctx.webhook_url()}), 201, what="setup: alert")
+    ctx.ident(alert, "setup: alert")
     for path in world.reads():
         p.get(path)  # the oracle knows what it may compare from here on
     renamed = ctx.name("renamed")
@@ -218,12 +219,12 @@ def probe_rejected_requests_change_nothing(ctx: RuleContext) -> None:
         p.get(f"/orgs/{org}/members")
         invited = p.post(f"/orgs/{org}/members", json={"email": f"{ctx.name('member')}@example.com",
                                                        "role": "member"})
-        user_id = (invited.data or {}).get("user_id") if invited.ok else None
+        user_id = at(invited.data, "user_id") if invited.ok else None
         if user_id:
             p.get(f"/orgs/{org}/members")
             p.patch(f"/orgs/{org}/members/{user_id}", json={"role": "emperor"})
-        finished = [s for s in ctx.t.get("/simulations").data or []
-                    if isinstance(s, dict) and s.get("status") in ("completed", "failed", "cancelled")][:1]
+        finished = [s for s in objects(ctx.t.get("/simulations").data)
+                    if s.get("status") in ("completed", "failed", "cancelled") and isinstance(s.get("id"), str)][:1]
         for simulation in finished:
             p.get(f"/simulations/{simulation['id']}")
             p.post(f"/simulations/{simulation['id']}/cancel")
@@ -297,10 +298,10 @@ def probe_mutations_persist(ctx: RuleContext) -> None:
     p.post(f"/routing-configs/{config['id']}/restore", json={"version": 1})
     p.patch(f"/budgets/{budget['id']}", json={"amount_usd": "42.50", "soft_cap_pct": 65})
     p.post(f"/budgets/{budget['id']}/reset")
-    alert = p.post(f"/budgets/{budget['id']}/alerts", json={"threshold_pct": 75, "channel": "webhook",
-                                                             "destination": ctx.webhook_url()}).data or {}
-    if alert.get("id"):
-        p.delete(f"/budgets/{budget['id']}/alerts", json={"alertId": alert["id"]})
+    alert_id = at(p.post(f"/budgets/{budget['id']}/alerts", json={"threshold_pct": 75, "channel": "webhook",
+                                                                    "destination": ctx.webhook_url()}).data, "id")
+    if alert_id:
+        p.delete(f"/budgets/{budget['id']}/alerts", json={"alertId": alert_id})
     p.patch(f"/webhooks/endpoints/{endpoint['id']}", json={"name": ctx.name("renamed"), "active": False})
     p.patch(f"/webhooks/endpoints/{endpoint['id']}", json={"active": True})
     p.post(f"/webhooks/endpoints/{endpoint['id']}/rotate")
@@ -313,7 +314,7 @@ def probe_mutations_persist(ctx: RuleContext) -> None:
         org = ctx.org_id()
         invited = p.post(f"/orgs/{org}/members", json={"email": f"{ctx.name('member')}@example.com",
                                                        "role": "member"})
-        user_id = (invited.data or {}).get("user_id") if invited.ok else None
+        user_id = at(invited.data, "user_id") if invited.ok else None
         if user_id:
             p.patch(f"/orgs/{org}/members/{user_id}", json={"role": "admin"})
             p.delete(f"/orgs/{org}/members/{user_id}")
@@ -331,7 +332,7 @@ def _replay_a_failed_delivery(ctx: RuleContext, p: Probe, project_id: str) -> No
     hook = p.created("/webhooks/endpoints", {"name": ctx.name("hook"), "url": DISCARD_URL,
                                              "event_types": ["webhook.test"], "project_id": project_id},
                      key="endpoint")
-    delivery_id = (p.post(f"/webhooks/endpoints/{hook['id']}/test").data or {}).get("delivery_id")
+    delivery_id = at(p.post(f"/webhooks/endpoints/{hook['id']}/test").data, "delivery_id")
     if not delivery_id:
         return
 
@@ -339,7 +340,7 @@ def _replay_a_failed_delivery(ctx: RuleContext, p: Probe, project_id: str) -> No
         data = ctx.t.get(f"/webhooks/deliveries/{delivery_id}").data
         return data.get("status") if isinstance(data, dict) and data.get("status") != "pending" else None
 
-    if ctx.t.wait_until(settled, timeout=ctx.wait(10), interval=0.1) in ("failed", "dead"):
+    if ctx.poll(settled, ctx.timeout(10), interval=0.1) in ("failed", "dead"):
         p.post(f"/webhooks/deliveries/{delivery_id}/replay")
 
 
@@ -347,14 +348,14 @@ def _cancel_and_promote(ctx: RuleContext, p: Probe) -> None:
     """A simulation is cancelled, another runs to completion and is promoted (simulations cannot be deleted, so
     not in staging runs)."""
     try:
-        project_id = _project_with_logs(ctx)
+        project_id = project_with_logs(ctx)
     except RuleSkip:  # no project with logs: the rest of the probe still counts
         return
     baseline = ctx.routing_config(project_id, *POLICY_A)
     for _ in range(3):  # a simulation can finish before its cancel arrives (409): then another one
-        running = p.created("/simulations", _simulation_body(ctx, project_id))
+        running = p.created("/simulations", simulation_body(ctx, project_id))
         if p.post(f"/simulations/{running['id']}/cancel").ok:
             break
-    promoted = p.created("/simulations", _simulation_body(ctx, project_id, baseline_config_id=baseline["id"]))
-    if _wait_simulation(ctx, promoted["id"]).get("status") == "completed":
+    promoted = p.created("/simulations", simulation_body(ctx, project_id, baseline_config_id=baseline["id"]))
+    if wait_simulation(ctx, promoted["id"]).get("status") == "completed":
         p.post(f"/simulations/{promoted['id']}/promote")
