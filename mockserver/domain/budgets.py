@@ -89,7 +89,8 @@ def create_budget(ctx: Context, body: dict[str, Any]) -> Resource:
     return view(ctx, budget)
 
 
-def update_budget(ctx: Context, budget_id: str, body: dict[str, Any]) -> Resource:
+def update_budget(ctx: Context, budget_id: str, body: dict[str, Any], metadata: dict[str, Any] | None = None) -> Resource:
+    """`metadata` (why, for the audit entry) is kept with the change."""
     budget = ctx.org.get("budgets", budget_id)
     body = dict(body)
     if "amount_usd" in body:
@@ -105,7 +106,7 @@ def update_budget(ctx: Context, budget_id: str, body: dict[str, Any]) -> Resourc
             changes[field] = {"before": budget[field], "after": body[field]}
             budget[field] = body[field]
     if changes:
-        ctx.audit("budget", budget["id"], "updated", changes)
+        ctx.audit("budget", budget["id"], "updated", changes, metadata)
         evaluate_budget(ctx.world, ctx.org, budget)
     return view(ctx, budget)
 

@@ -82,7 +82,8 @@ def routed_log(world: World, org: OrgState, project_id: str, request: RouteReque
 
 def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
     entry = dict(raw)
-    entry.setdefault("id", world.new_id("log"))
+    if entry.get("id") is None:
+        entry["id"] = world.new_id("log")
     if entry.get("project_id") not in org.projects:
         raise ValueError(f"log {entry['id']}: project {entry.get('project_id')!r} does not exist in {org.id}")
     entry["timestamp"] = iso(parse_iso(entry["timestamp"]) if isinstance(entry["timestamp"], str)
