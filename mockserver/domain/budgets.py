@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from ..engines.budgets import budget_view, current_spend, evaluate, money
 from ..errors import Conflict, not_found
@@ -40,8 +40,15 @@ def evaluate_budget(world: World, org: OrgState, budget: Resource) -> None:
     evaluate(budget, alerts, org.logs, world.now(), record)
 
 
-def evaluate_all(world: World, org: OrgState) -> None:
-    for budget in list(org.budgets.values()):
+def evaluate_all(world: World, org: OrgState, logs: Iterable[Resource] | None = None) -> None:
+    """Evaluate every budget, or only those `logs` count toward: new traffic changes no other's spend."""
+    budgets = list(org.budgets.values())
+    if logs is not None:
+        projects = {log["project_id"] for log in logs}
+        users = {log.get("end_user_id") for log in logs}
+        budgets = [b for b in budgets if b["scope_type"] == "org"
+                   or (b["scope_id"] in projects if b["scope_type"] == "project" else b["scope_id"] in users)]
+    for budget in budgets:
         evaluate_budget(world, org, budget)
 
 
