@@ -22,6 +22,7 @@ from fixtures.plans import INCIDENTS
 from mockserver.app import create_app
 from mockserver.clock import ManualClock, iso, parse_iso
 from mockserver.domain.logs import ingest_logs, routed_log
+from mockserver.engines.logindex import LogTable
 from mockserver.engines.analytics import HEALTH_RULE, error_rate_anomalies, provider_health_transitions, window_counts
 from mockserver.engines.routing import RouteRequest
 from mockserver.engines.webhooks import new_event
@@ -290,3 +291,29 @@ def test_signals_of_chronological_batches_are_those_of_the_whole_traffic():
         assert sorted(flips) == sorted(expected_flips), size
         assert org.logs.window_counts(HEALTH_RULE, "provider") == dict(window_counts(logs, HEALTH_RULE, "provider"))
         services.stop()
+
+
+def test_storing_a_batch_indexes_it_as_storing_each_log_does():
+    """`LogTable.store` (what ingestion uses) leaves the indexes a table built from scratch would have,
+    also when a batch replaces stored logs or names one id twice."""
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+
+    def log(ident: str, minutes: int, cost: str, status: str = "success", provider: str = "x") -> dict:
+        return {"id": ident, "project_id": "p", "timestamp": iso(start + timedelta(minutes=minutes)),
+                "status": status, "provider": provider, "model_used": "m", "cost_usd": cost, "end_user_id": "u"}
+
+    table = LogTable()
+    table.store([log(f"a{i}", 7 * i, "0.100000", "error" if i % 3 else "success") for i in range(30)])
+    assert table.buckets  # the index exists from here on: later stores keep it up to date
+    table.store([log(f"b{i}", 200 + 5 * i, "0.200000", provider="y") for i in range(12)])
+    table.store([log("a4", 31, "1.000000", provider="y")])
+    table.store([log("c1", 400, "0.300000"), log("c2", 403, "0.300000"), log("c1", 401, "0.400000")])
+    fresh = LogTable(dict(table))
+    end = start + timedelta(days=1)
+    for key in ("project_id", "provider"):
+        assert table.window_counts(HEALTH_RULE, key) == fresh.window_counts(HEALTH_RULE, key)
+    for since in (start, start + timedelta(minutes=95, milliseconds=1)):
+        assert table.cost_since("org", None, since, False, end) == fresh.cost_since("org", None, since, False, end)
+        assert table.cost_since("end_user", "u", since, True, end) == fresh.cost_since("end_user", "u", since, True, end)
+    assert table.report(None, start, end, "hour") == fresh.report(None, start, end, "hour")
+    assert table["c1"]["timestamp"] == iso(start + timedelta(minutes=401)) and len(table) == 44

@@ -25,6 +25,7 @@ from ..engines.analytics import (
     status_in,
     transitions_in,
 )
+from ..engines.logindex import stored
 from ..engines.routing import RouteRequest, estimate_tokens, route
 from ..errors import ProxyUnavailable
 from .budgets import evaluate_all
@@ -81,17 +82,17 @@ def routed_log(world: World, org: OrgState, project_id: str, request: RouteReque
     return entry
 
 
-# Values already in their stored form (what `iso` and a six-decimal `quantize` write) are kept as they are.
-_STORED_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# Costs already in their stored form (a six-decimal `quantize`) are kept as they are; so are timestamps.
 _STORED_COST = re.compile(r"-?(0|[1-9]\d*)\.\d{6}")
 
 
 def _valid_moment(stamp: str) -> bool:
+    """Whether a timestamp of the stored form (`engines.logindex.stored`) names a real moment, as `iso` writes it."""
     try:
         datetime.fromisoformat(stamp[:23])
     except ValueError:
         return False
-    return True
+    return stamp[:4].isdigit() and stamp[20:23].isdigit()
 
 
 def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
@@ -101,7 +102,7 @@ def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
     if entry.get("project_id") not in org.projects:
         raise ValueError(f"log {entry['id']}: project {entry.get('project_id')!r} does not exist in {org.id}")
     stamp = entry["timestamp"]
-    if not (isinstance(stamp, str) and _STORED_TIMESTAMP.fullmatch(stamp) and _valid_moment(stamp)):
+    if not (stored(stamp) and _valid_moment(stamp)):
         entry["timestamp"] = iso(parse_iso(stamp) if isinstance(stamp, str) else as_utc(stamp))
     entry.setdefault("status", "success")
     cost = entry.get("cost_usd")
@@ -118,8 +119,9 @@ def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
 
 
 def _signals(org: OrgState, projects: set[str], providers: set[str], anomaly_rule: SignalRule,
-             health_rule: SignalRule, since: datetime):
-    """Anomalies of `projects` and health flips of `providers` in the windows from `since` on.
+             health_rule: SignalRule, since: datetime, health: dict[str, str]):
+    """Anomalies of `projects` and health flips of `providers` in the windows from `since` on
+    (`health`: each provider's health after the windows before).
 
     Only these can change when a batch of their logs from `since` on arrives: an anomaly is one
     window's, and a flip depends on the windows before it only through the health they leave,
@@ -127,7 +129,6 @@ def _signals(org: OrgState, projects: set[str], providers: set[str], anomaly_rul
     """
     project_counts = org.logs.window_counts(anomaly_rule, "project_id", projects, since)
     provider_counts = org.logs.window_counts(health_rule, "provider", providers, since)
-    health = {provider: org.logs.health_before(health_rule, provider, since) for provider in providers}
     anomalies = {(a["project_id"], a["window_start"]): a for a in anomalies_in(project_counts, anomaly_rule)}
     flips = {(t["provider"], t["window_start"], t["status"]): t
              for t in transitions_in(provider_counts, health_rule, health)}
@@ -160,10 +161,10 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
         projects = {e["project_id"] for e in batch}
         providers = {e.get("provider") for e in batch if e.get("provider")}
         since = parse_iso(min(e["timestamp"] for e in batch))
-        before = _signals(org, projects, providers, anomaly_rule, health_rule, since)
-        for entry in batch:
-            org.logs[entry["id"]] = entry
-        after = _signals(org, projects, providers, anomaly_rule, health_rule, since)
+        health = {provider: org.logs.health_before(health_rule, provider, since) for provider in providers}
+        before = _signals(org, projects, providers, anomaly_rule, health_rule, since, health)
+        org.logs.store(batch)
+        after = _signals(org, projects, providers, anomaly_rule, health_rule, since, health)
         if emit:
             for key, anomaly in after[0].items():
                 if key not in before[0]:

@@ -266,54 +266,84 @@ class _Window:
     """Which buckets of a scope lie wholly inside [lo, hi] (or (lo, hi]) and which it cuts."""
 
     def __init__(self, keys: list[str], lo: datetime | None, hi: datetime | None, lo_open: bool = False):
-        first = 0 if lo is None else bisect.bisect_left(keys, hour_key(lo))
-        last = len(keys) if hi is None else bisect.bisect_right(keys, hour_key(hi))
+        lo_text, hi_text = iso(lo), iso(hi)
+        first = 0 if lo_text is None else bisect.bisect_left(keys, lo_text[:13])
+        last = len(keys) if hi_text is None else bisect.bisect_right(keys, hi_text[:13])
         self.lo, self.hi, self.lo_open = lo, hi, lo_open
+        self._texts: tuple[str | None, str | None] | None = None
         self.days: list[str] = []  # whole days
         self.hours: list[str] = []  # whole hours outside whole days
         self.edges: list[str] = []  # hours partly inside: check their logs one by one
+        # Keys (and days) from `whole_from` to `whole_to` are hours (and days) wholly inside: those
+        # starting at lo or later (later when open), ending by hi.
+        whole_from = days_from = whole_to = days_to = None
+        if lo_text is not None:
+            exact = lo.microsecond == 0 and lo_text[13:] == ":00:00.000Z" and not lo_open  # type: ignore[union-attr]
+            whole_from = lo_text[:13] if exact else _next_hour(lo_text[:13])
+            days_from = lo_text[:10] if exact and lo_text[11:13] == "00" else _next_day(lo_text[:10])
+        if hi_text is not None:
+            whole_to, days_to = _previous_hour(hi_text[:13]), _previous_day(hi_text[:10])
         index = first
         while index < last:
             key = keys[index]
-            start = hour_start(key)
-            if not self._covers(start, start + HOUR):
+            if (whole_from is not None and key < whole_from) or (whole_to is not None and key > whole_to):
                 self.edges.append(key)
                 index += 1
                 continue
             day = key[:10]
-            midnight = start.replace(hour=0)
-            if self._covers(midnight, midnight + DAY):  # every hour of it is inside: skip to the next day
-                self.days.append(day)
+            if (days_from is None or day >= days_from) and (days_to is None or day <= days_to):
+                self.days.append(day)  # every hour of it is inside: on to the next day
                 index = bisect.bisect_left(keys, day + "U", index, last)
                 continue
             self.hours.append(key)
             index += 1
 
-    def _covers(self, start: datetime, end: datetime) -> bool:
-        lo, hi = self.lo, self.hi
-        if lo is not None and (start <= lo if self.lo_open else start < lo):
-            return False
-        return hi is None or end <= hi
-
     def holds(self, bucket: _HourBucket) -> bool:
         """Whether every log of `bucket` is inside (known from its bounds; False when they are unknown)."""
         if bucket.earliest is None:
             return False
+        if self._texts is None:
+            self._texts = self._bounds_as_text()
+        first, last = self._texts
+        return (first is None or bucket.earliest >= first) and (last is None or bucket.latest <= last)  # type: ignore[operator]
+
+    def _bounds_as_text(self) -> tuple[str | None, str | None]:
+        """The earliest and latest stored timestamps inside: stored timestamps have whole
+        milliseconds, so <= hi is <= hi's millisecond, >= lo is >= the next whole one, > lo is past lo's."""
         lo, hi = self.lo, self.hi
-        if hi is not None and bucket.latest > iso(hi):  # type: ignore[operator]  # ms timestamps: <= hi is <= hi's ms
-            return False
+        last = iso(hi) if hi is not None else None
         if lo is None:
-            return True
-        if self.lo_open:
-            return bucket.earliest > iso(lo)  # type: ignore[operator]
-        ceiling = lo if lo.microsecond % 1000 == 0 else lo + timedelta(microseconds=1000 - lo.microsecond % 1000)
-        return bucket.earliest >= iso(ceiling)  # type: ignore[operator]
+            return None, last
+        step = timedelta(milliseconds=1)
+        floor = lo.replace(microsecond=lo.microsecond // 1000 * 1000)
+        first = floor + step if self.lo_open or floor != lo else floor
+        return iso(first), last
 
     def admits(self, moment: datetime) -> bool:
         lo, hi = self.lo, self.hi
         if lo is not None and (moment <= lo if self.lo_open else moment < lo):
             return False
         return hi is None or moment <= hi
+
+
+@lru_cache(maxsize=65536)
+def _next_hour(key: str) -> str:
+    return hour_key(hour_start(key) + HOUR)
+
+
+@lru_cache(maxsize=65536)
+def _previous_hour(key: str) -> str:
+    return hour_key(hour_start(key) - HOUR)
+
+
+@lru_cache(maxsize=4096)
+def _next_day(day: str) -> str:
+    return hour_key(hour_start(day + "T00") + DAY)[:10]
+
+
+@lru_cache(maxsize=4096)
+def _previous_day(day: str) -> str:
+    return hour_key(hour_start(day + "T00") - DAY)[:10]
 
 
 def _day_keys(keys: list[str], day: str) -> list[str]:
@@ -356,12 +386,12 @@ class _Buckets:
         if seq is None:
             seq = self.seq[ident] = self.next_seq
             self.next_seq += 1
-        bucket, facts = self._place(log, seq, append=bisect.insort)
+        bucket, facts, hour = self._place(log, seq, append=bisect.insort)
         bucket.total.take(facts, seq)
         if self.merged:
-            self._forget(log["project_id"], hour_of(log["timestamp"]))
+            self._forget(log["project_id"], hour)
 
-    def _place(self, log: Resource, seq: int, append: Any) -> tuple[_HourBucket, Facts]:
+    def _place(self, log: Resource, seq: int, append: Any) -> tuple[_HourBucket, Facts, str]:
         """File a log under its (project, hour) and (end user, hour); `append` adds a new hour to
         a list of hours (`bisect.insort` keeps it sorted, `list.append` leaves that for later)."""
         project, hour = log["project_id"], hour_of(log["timestamp"])
@@ -377,16 +407,16 @@ class _Buckets:
         facts = _facts(log)
         bucket.take(log, facts, seq)
         # None too: an end-user budget without an id counts the anonymous logs
-        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, lambda: [0, 0], append)
+        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, _pair, append)
         spent[0] += facts[1]
         if facts[2]:
             spent[1] += facts[2]
         provider = log.get("provider")
         if provider:
-            seen = _slot(self.providers, self.provider_keys, provider, hour, lambda: [0, 0], append)
+            seen = _slot(self.providers, self.provider_keys, provider, hour, _pair, append)
             seen[0] += 1
             seen[1] += facts[6]
-        return bucket, facts
+        return bucket, facts, hour
 
     def remove(self, logs: Iterable[Resource], keep_seq: bool = False) -> None:
         """Take logs out; each bucket they leave is recomputed once from the logs it keeps."""
@@ -483,21 +513,23 @@ class _Buckets:
 
     def spend(self, project: str | None, lo: datetime, lo_open: bool, hi: datetime) -> Decimal:
         plan = self.window(project, lo, hi, lo_open)
-        total = Cell()
-        for day in plan.days:
-            total.merge(self._day(project, day).total)
-        for hour in plan.hours:
-            total.merge(self._hour(project, hour).total)
-        seqs = self.seq
+        micros, remainder = 0, Decimal(0)
+        wholes = [self._day(project, day).total for day in plan.days] + \
+                 [self._hour(project, hour).total for hour in plan.hours]
+        seqs, total = self.seq, Cell()
         for hour in plan.edges:
             for bucket in self._buckets(project, hour):
                 if plan.holds(bucket):
-                    total.merge(bucket.total)
+                    wholes.append(bucket.total)
                     continue
                 for log in bucket.logs:
                     if plan.admits(parse_iso(log["timestamp"])):
                         total.add(log, seqs[log["id"]])
-        return total.spend()
+        for cell in wholes:
+            micros += cell.micros
+            if cell.remainder:
+                remainder += cell.remainder
+        return Decimal(micros + total.micros).scaleb(-6) + remainder + total.remainder
 
     def user_spend(self, user: str | None, lo: datetime, lo_open: bool, hi: datetime) -> Decimal:
         hours = self.users.get(user)
@@ -595,6 +627,10 @@ class _Buckets:
         suffix = "T00:00:00.000Z" if bucket == "day" else ":00:00.000Z"
         return report_document(total, _ranked(providers), _ranked(models),
                                [(label + suffix, cell) for label, cell in sorted(series.items())], start, end, bucket)
+
+
+def _pair() -> list[Any]:
+    return [0, 0]
 
 
 def _slot(table: dict[Any, dict[str, Any]], keys: dict[Any, list[str]], owner: Any, hour: str, make: Any,
@@ -753,6 +789,19 @@ class LogTable(Table):
             dict.update(self, *args, **kwargs)
             return
         super().update(*args, **kwargs)
+
+    def store(self, logs: list[Resource]) -> None:
+        """Store logs, indexing each (what `self[log["id"]] = log` does for every one, in one go)."""
+        ids = [log["id"] for log in logs]
+        if len(set(ids)) < len(ids) or any(map(self.__contains__, ids)):  # replacing: one by one
+            for log in logs:
+                self[log["id"]] = log
+            return
+        dict.update(self, zip(ids, logs))
+        for index in (self._buckets, self._listing):
+            if index is not None:
+                for log in logs:
+                    index.add(log)
 
     # the indexes, built on first use
 
