@@ -109,8 +109,7 @@ EVENTS: dict[str, EventType] = {
     ),
     "webhook.test": EventType(
         "A synthetic event sent by the test endpoint (data.synthetic = true).",
-        _data(["synthetic", "endpoint_id", "message"], synthetic={"const": True}, endpoint_id=_id,
-              message={"type": "string"}),
+        _data(["synthetic"], synthetic={"const": True}, endpoint_id=_id, message={"type": "string"}),
     ),
 }
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from tests.conftest import Api
 from fixtures import DEFAULT_REQUESTS, derive_token, export_world, load_world
-from fixtures.generator import default_anchor
+from fixtures.generator import RETRY_TAG, default_anchor
 from mockserver.app import create_app
 from mockserver.cli import main as cli
 from mockserver.clock import ManualClock, iso, parse_iso
@@ -58,6 +58,11 @@ def small():
     booted = boot(seed=8, scale=300, anchor="2026-03-18T09:00:00.000Z")
     yield booted
     booted.services.stop()
+
+
+def regular(logs) -> list[dict]:
+    """The logs of the month's traffic, without the incidents' retry storms (`plans.Incident`)."""
+    return [log for log in logs if log["tags"].get("source") != RETRY_TAG["source"]]
 
 
 def data(response):
@@ -126,7 +131,8 @@ def test_default_anchor_is_the_current_utc_hour():
 
 def test_the_default_world_has_a_month_of_everything(seeded):
     org = seeded.org
-    assert len(org.logs) == DEFAULT_REQUESTS >= 2000
+    assert len(regular(org.logs.values())) == DEFAULT_REQUESTS >= 2000
+    assert 2 * 12 * 2 <= len(org.logs) - DEFAULT_REQUESTS <= 200  # the incidents' retry storms
     assert 3 <= len(org.projects) <= 6
     assert {m["role"] for m in org.members.values()} == {"owner", "admin", "member"}
     assert any(m.get("status") == "invited" for m in org.members.values())
@@ -149,8 +155,8 @@ def test_the_default_world_has_a_month_of_everything(seeded):
 
 
 def test_scale_sets_the_number_of_requests():
-    assert len(boot(scale=0).org.logs) == 0
-    assert len(boot(scale=120).org.logs) == 120
+    assert len(boot(scale=0).org.logs) == 0  # no traffic, nothing to retry either
+    assert len(regular(boot(scale=120).org.logs.values())) == 120
 
 
 # ── coherence through the API ──────────────────────────────────────────────
@@ -444,7 +450,7 @@ def test_every_seeded_object_passes_response_validation(small):
     for path in paths:
         response = api.get(path)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:400])
-    assert len(all_logs(api)) == len(org.logs) == 300
+    assert len(all_logs(api)) == len(org.logs) and len(regular(org.logs.values())) == 300
     assert len(all_audit(api)) == len(org.audit_logs)
     for lid in list(org.logs)[::30]:  # seeded logs replay through today's configs
         assert api.post(f"/logs/{lid}/replay").status_code == 200
@@ -523,7 +529,7 @@ def test_export_then_serve_fixtures_round_trips(tmp_path):
     result = CliRunner().invoke(cli, ["export", "--seed", "5", "--anchor", ANCHOR, "--scale", "250", "-o", str(path)])
     assert result.exit_code == 0, result.output
     document = json.loads(path.read_text())
-    assert document["format"] == "modelux-mock-world" and len(document["logs"]) == 250
+    assert document["format"] == "modelux-mock-world" and len(regular(document["logs"])) == 250
     assert export_world(MockConfig(fixtures=str(path))) == document
     clock = ManualClock(parse_iso(ANCHOR))
     config = MockConfig(fixtures=str(path), clock=clock, start_workers=False)
@@ -531,7 +537,7 @@ def test_export_then_serve_fixtures_round_trips(tmp_path):
     assert token == document["token"] and world.clock is clock
     api = Api(create_app(config, Services.build(config, world=world, org=org, token=token)), token)
     assert {p["id"] for p in data(api.get("/projects"))} == {p["id"] for p in document["projects"]}
-    assert data(api.get("/analytics"))["total_requests"] == 250
+    assert data(api.get("/analytics"))["total_requests"] == len(document["logs"])
     assert api.get("/projects", token=derive_token(6)).status_code == 401
 
 

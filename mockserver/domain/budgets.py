@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from ..engines.budgets import budget_view, current_spend, evaluate, money
 from ..errors import Conflict, not_found
@@ -40,8 +40,15 @@ def evaluate_budget(world: World, org: OrgState, budget: Resource) -> None:
     evaluate(budget, alerts, org.logs, world.now(), record)
 
 
-def evaluate_all(world: World, org: OrgState) -> None:
-    for budget in list(org.budgets.values()):
+def evaluate_all(world: World, org: OrgState, logs: Iterable[Resource] | None = None) -> None:
+    """Evaluate every budget, or only those `logs` count toward: new traffic changes no other's spend."""
+    budgets = list(org.budgets.values())
+    if logs is not None:
+        projects = {log["project_id"] for log in logs}
+        users = {log.get("end_user_id") for log in logs}
+        budgets = [b for b in budgets if b["scope_type"] == "org"
+                   or (b["scope_id"] in projects if b["scope_type"] == "project" else b["scope_id"] in users)]
+    for budget in budgets:
         evaluate_budget(world, org, budget)
 
 
@@ -89,7 +96,8 @@ def create_budget(ctx: Context, body: dict[str, Any]) -> Resource:
     return view(ctx, budget)
 
 
-def update_budget(ctx: Context, budget_id: str, body: dict[str, Any]) -> Resource:
+def update_budget(ctx: Context, budget_id: str, body: dict[str, Any], metadata: dict[str, Any] | None = None) -> Resource:
+    """`metadata` (why, for the audit entry) is kept with the change."""
     budget = ctx.org.get("budgets", budget_id)
     body = dict(body)
     if "amount_usd" in body:
@@ -105,7 +113,7 @@ def update_budget(ctx: Context, budget_id: str, body: dict[str, Any]) -> Resourc
             changes[field] = {"before": budget[field], "after": body[field]}
             budget[field] = body[field]
     if changes:
-        ctx.audit("budget", budget["id"], "updated", changes)
+        ctx.audit("budget", budget["id"], "updated", changes, metadata)
         evaluate_budget(ctx.world, ctx.org, budget)
     return view(ctx, budget)
 

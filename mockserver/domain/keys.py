@@ -63,7 +63,10 @@ def list_management_keys(ctx: Context) -> list[Resource]:
 
 
 def create_management_key(ctx: Context, name: str) -> Resource:
+    """The new key with its plaintext `key`, shown this once; it acts for the person whose key made it."""
     key, plaintext = ctx.world.add_management_key(ctx.org, name)
+    if ctx.actor is not None and ctx.actor.email:
+        key["_email"] = ctx.actor.email
     ctx.audit("management_key", key["id"], "created", {"name": {"before": None, "after": key["name"]}})
     return {**public(key), "key": plaintext}
 

@@ -8,6 +8,7 @@ so its trace, model, provider and cost agree by construction.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable
@@ -24,6 +25,7 @@ from ..engines.analytics import (
     status_in,
     transitions_in,
 )
+from ..engines.logindex import stored
 from ..engines.routing import RouteRequest, estimate_tokens, route
 from ..errors import ProxyUnavailable
 from .budgets import evaluate_all
@@ -80,16 +82,32 @@ def routed_log(world: World, org: OrgState, project_id: str, request: RouteReque
     return entry
 
 
+# Costs already in their stored form (a six-decimal `quantize`) are kept as they are; so are timestamps.
+_STORED_COST = re.compile(r"-?(0|[1-9]\d*)\.\d{6}")
+
+
+def _valid_moment(stamp: str) -> bool:
+    """Whether a timestamp of the stored form (`engines.logindex.stored`) names a real moment, as `iso` writes it."""
+    try:
+        datetime.fromisoformat(stamp[:23])
+    except ValueError:
+        return False
+    return stamp[:4].isdigit() and stamp[20:23].isdigit()
+
+
 def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
     entry = dict(raw)
-    entry.setdefault("id", world.new_id("log"))
+    if entry.get("id") is None:
+        entry["id"] = world.new_id("log")
     if entry.get("project_id") not in org.projects:
         raise ValueError(f"log {entry['id']}: project {entry.get('project_id')!r} does not exist in {org.id}")
-    entry["timestamp"] = iso(parse_iso(entry["timestamp"]) if isinstance(entry["timestamp"], str)
-                             else as_utc(entry["timestamp"]))
+    stamp = entry["timestamp"]
+    if not (stored(stamp) and _valid_moment(stamp)):
+        entry["timestamp"] = iso(parse_iso(stamp) if isinstance(stamp, str) else as_utc(stamp))
     entry.setdefault("status", "success")
-    if entry.get("cost_usd") is not None:
-        entry["cost_usd"] = str(Decimal(str(entry["cost_usd"])).quantize(MICRO))
+    cost = entry.get("cost_usd")
+    if cost is not None and not (isinstance(cost, str) and _STORED_COST.fullmatch(cost)):
+        entry["cost_usd"] = str(Decimal(str(cost)).quantize(MICRO))
     if entry.get("total_tokens") is None and entry.get("input_tokens") is not None \
             and entry.get("output_tokens") is not None:
         entry["total_tokens"] = entry["input_tokens"] + entry["output_tokens"]
@@ -101,15 +119,19 @@ def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
 
 
 def _signals(org: OrgState, projects: set[str], providers: set[str], anomaly_rule: SignalRule,
-             health_rule: SignalRule):
-    """Anomalies of `projects` and health flips of `providers`, over all their traffic.
+             health_rule: SignalRule, since: datetime, health: dict[str, str]):
+    """Anomalies of `projects` and health flips of `providers` in the windows from `since` on
+    (`health`: each provider's health after the windows before).
 
-    Only these can change when a batch of their logs arrives; the counts come from the log index.
+    Only these can change when a batch of their logs from `since` on arrives: an anomaly is one
+    window's, and a flip depends on the windows before it only through the health they leave,
+    which the batch does not change. The counts come from the log index.
     """
-    project_counts = org.logs.window_counts(anomaly_rule, "project_id", projects)
-    provider_counts = org.logs.window_counts(health_rule, "provider", providers)
+    project_counts = org.logs.window_counts(anomaly_rule, "project_id", projects, since)
+    provider_counts = org.logs.window_counts(health_rule, "provider", providers, since)
     anomalies = {(a["project_id"], a["window_start"]): a for a in anomalies_in(project_counts, anomaly_rule)}
-    flips = {(t["provider"], t["window_start"], t["status"]): t for t in transitions_in(provider_counts, health_rule)}
+    flips = {(t["provider"], t["window_start"], t["status"]): t
+             for t in transitions_in(provider_counts, health_rule, health)}
     return anomalies, flips
 
 
@@ -117,8 +139,8 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
                 health_rule: SignalRule = HEALTH_RULE, emit: bool = True) -> list[Resource]:
     """Store logs (wire shape; private `_trace`/`_request` allowed) and react as the product would.
 
-    * budgets are re-evaluated (`domain.budgets.evaluate_all`): crossings record budget events
-      and emit `budget.threshold_reached` / `budget.exceeded`;
+    * the budgets the logs count toward are re-evaluated (`domain.budgets.evaluate_all`): crossings
+      record budget events and emit `budget.threshold_reached` / `budget.exceeded`;
     * `request.anomaly_detected` (project-scoped) for each project and UTC window (hourly) whose
       error rate reaches `anomaly_rule.error_rate` over at least `anomaly_rule.min_requests`
       requests, the first time the window qualifies;
@@ -138,10 +160,11 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
             return []
         projects = {e["project_id"] for e in batch}
         providers = {e.get("provider") for e in batch if e.get("provider")}
-        before = _signals(org, projects, providers, anomaly_rule, health_rule)
-        for entry in batch:
-            org.logs[entry["id"]] = entry
-        after = _signals(org, projects, providers, anomaly_rule, health_rule)
+        since = parse_iso(min(e["timestamp"] for e in batch))
+        health = {provider: org.logs.health_before(health_rule, provider, since) for provider in providers}
+        before = _signals(org, projects, providers, anomaly_rule, health_rule, since, health)
+        org.logs.store(batch)
+        after = _signals(org, projects, providers, anomaly_rule, health_rule, since, health)
         if emit:
             for key, anomaly in after[0].items():
                 if key not in before[0]:
@@ -156,7 +179,7 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
                     credentials = [p["id"] for p in org.providers.values() if p["provider"] == flip["provider"]]
                     world.emit(org, "provider.health_changed",
                                {**flip, "reason": "error_rate", "provider_credential_ids": credentials})
-        evaluate_all(world, org)
+        evaluate_all(world, org, batch)
         return batch
 
 

@@ -7,31 +7,52 @@ from typing import Any
 from ..errors import Conflict, not_found
 from .common import patch, slugify
 from .context import Context
-from .world import OrgState, Resource, World, public
+from .world import Actor, OrgState, Resource, World, public
+
+
+def new_org(world: World, name: str, billing_email: str, plan: str = "pro") -> OrgState:
+    now = world.now_iso()
+    return world.add_org({
+        "id": world.new_id("org"),
+        "name": name,
+        "slug": slugify(name),
+        "plan": plan,
+        "billing_email": billing_email,
+        "created_at": now,
+    })
+
+
+def new_member(org: OrgState, world: World, role: str, email: str, name: str | None = None,
+               image: str | None = None, invited: bool = False) -> Resource:
+    """A member of `org` from now on; `invited`: a pending invitation until they accept it."""
+    user_id = world.new_id("user")
+    member: Resource = {"user_id": user_id, "role": role, "created_at": world.now_iso()}
+    if invited:
+        member["status"] = "invited"
+    member["user"] = {"id": user_id, "name": name, "email": email, "image": image}
+    org.members[user_id] = member
+    return member
 
 
 def bootstrap_org(world: World, name: str, token: str | None = None, owner_email: str = "owner@example.com",
                   owner_name: str = "Org Owner") -> tuple[OrgState, str]:
     """An organization with one owner and one management key (the given token, or a new one)."""
-    now = world.now_iso()
-    org = world.add_org({
-        "id": world.new_id("org"),
-        "name": name,
-        "slug": slugify(name),
-        "plan": "pro",
-        "billing_email": owner_email,
-        "created_at": now,
-    })
-    user_id = world.new_id("user")
-    org.members[user_id] = {
-        "user_id": user_id,
-        "role": "owner",
-        "created_at": now,
-        "user": {"id": user_id, "name": owner_name, "email": owner_email, "image": None},
-    }
+    org = new_org(world, name, owner_email)
+    new_member(org, world, "owner", owner_email, owner_name)
     key, plaintext = world.add_management_key(org, "Bootstrap key", plaintext=token)
     key["_email"] = owner_email
     return org, plaintext
+
+
+def found_org(world: World, name: str, billing_email: str, owner_email: str, owner_name: str,
+              owner_image: str | None = None, plan: str = "pro") -> tuple[OrgState, Actor]:
+    """A new organization and the person who founds it, its first owner; audited as created by them."""
+    org = new_org(world, name, billing_email, plan)
+    owner = new_member(org, world, "owner", owner_email, owner_name, owner_image)
+    actor = Actor(id=owner["user_id"], email=owner_email)
+    world.audit(org, actor, "organization", org.id, "created", {"name": {"before": None, "after": name}},
+                metadata={"plan": plan})
+    return org, actor
 
 
 def own_org(ctx: Context, org_id: str) -> None:
@@ -64,15 +85,8 @@ def invite_member(ctx: Context, org_id: str, email: str, role: str) -> Resource:
     own_org(ctx, org_id)
     if any((m["user"].get("email") or "").lower() == email.lower() for m in ctx.org.members.values()):
         raise Conflict(f"'{email}' is already a member or invited", code="already_member")
-    now = ctx.now_iso()
-    user_id = ctx.world.new_id("user")
-    ctx.org.members[user_id] = {
-        "user_id": user_id,
-        "role": role,
-        "created_at": now,
-        "status": "invited",
-        "user": {"id": user_id, "name": None, "email": email, "image": None},
-    }
+    member = new_member(ctx.org, ctx.world, role, email, invited=True)
+    user_id, now = member["user_id"], member["created_at"]
     invitation = {
         "id": ctx.world.new_id("inv"),
         "org_id": ctx.org.id,
@@ -85,6 +99,19 @@ def invite_member(ctx: Context, org_id: str, email: str, role: str) -> Resource:
     }
     ctx.audit("member", user_id, "invited", {"role": {"before": None, "after": role}}, metadata={"email": email})
     return invitation
+
+
+def accept_invitation(ctx: Context, org_id: str, user_id: str, name: str, image: str | None = None) -> Resource:
+    """The invited person (`ctx.actor`) joins: the name and picture are theirs, the membership starts now."""
+    own_org(ctx, org_id)
+    member = ctx.org.get("members", user_id)
+    if member.get("status") != "invited":
+        raise Conflict(f"member '{user_id}' has no pending invitation", code="not_invited")
+    del member["status"]
+    member["created_at"] = ctx.now_iso()
+    member["user"].update(name=name, image=image)
+    ctx.audit("member", user_id, "joined", {"status": {"before": "invited", "after": "active"}})
+    return public(member)
 
 
 def _owners(org: OrgState) -> list[str]:

@@ -42,13 +42,14 @@ def get_project(ctx: Context, project_id: str) -> Resource:
     return project_view(ctx.org, ctx.org.project(project_id))
 
 
-def create_project(ctx: Context, name: str) -> Resource:
-    project = new_project(ctx.org, ctx.world, name)
+def create_project(ctx: Context, name: str, settings: dict | None = None) -> Resource:
+    project = new_project(ctx.org, ctx.world, name, settings)
     ctx.audit("project", project["id"], "created", {"name": {"before": None, "after": project["name"]}})
     return project_view(ctx.org, project)
 
 
-def update_project(ctx: Context, project_id: str, body: dict[str, Any]) -> Resource:
+def update_project(ctx: Context, project_id: str, body: dict[str, Any], metadata: dict[str, Any] | None = None) -> Resource:
+    """Name and settings; `metadata` (why, for the audit entry) is kept with the change."""
     project = ctx.org.project(project_id)
     before = {"name": project["name"], **project["settings"]}
     if "name" in body:
@@ -59,7 +60,7 @@ def update_project(ctx: Context, project_id: str, body: dict[str, Any]) -> Resou
     after = {"name": project["name"], **project["settings"]}
     changes = diff(before, after, after.keys())
     if changes:
-        ctx.audit("project", project["id"], "updated", changes)
+        ctx.audit("project", project["id"], "updated", changes, metadata)
     return project_view(ctx.org, project)
 
 

@@ -95,12 +95,14 @@ def get_routing_config(ctx: Context, config_id: str) -> Resource:
     return public(ctx.org.get("routing_configs", config_id))
 
 
-def create_routing_config(ctx: Context, project_id: str, name: str, policy: str, config: dict[str, Any]) -> Resource:
+def create_routing_config(ctx: Context, project_id: str, name: str, policy: str, config: dict[str, Any],
+                          enforce_budgets: bool = False, is_active: bool = True) -> Resource:
     project = ctx.org.project(project_id)
     check_policy(policy, config)
     require_unique(name, [c for c in ctx.org.routing_configs.values() if c["project_id"] == project["id"]],
                    "routing config", f"project '{project['id']}'")
-    record = new_routing_config(ctx.org, ctx.world, ctx.actor_id, project["id"], name, policy, config)
+    record = new_routing_config(ctx.org, ctx.world, ctx.actor_id, project["id"], name, policy, config,
+                                enforce_budgets=enforce_budgets, is_active=is_active)
     ctx.audit("routing_config", record["id"], "created",
               {"name": {"before": None, "after": record["name"]}, "policy": {"before": None, "after": record["policy"]},
                "version": {"before": None, "after": 1}}, metadata={"project_id": project["id"]})

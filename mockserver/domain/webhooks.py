@@ -64,7 +64,8 @@ def get_endpoint(ctx: Context, endpoint_id: str) -> Resource:
     return public(ctx.org.get("webhook_endpoints", endpoint_id))
 
 
-def update_endpoint(ctx: Context, endpoint_id: str, body: dict[str, Any]) -> Resource:
+def update_endpoint(ctx: Context, endpoint_id: str, body: dict[str, Any], metadata: dict[str, Any] | None = None) -> Resource:
+    """Name, url, event types, active; `metadata` (why, for the audit entry) is kept with the change."""
     endpoint = ctx.org.get("webhook_endpoints", endpoint_id)
     changes = {}
     for field in ("name", "url", "event_types", "active"):
@@ -72,7 +73,7 @@ def update_endpoint(ctx: Context, endpoint_id: str, body: dict[str, Any]) -> Res
             changes[field] = {"before": endpoint[field], "after": body[field]}
             endpoint[field] = body[field]
     if changes:
-        ctx.audit("webhook_endpoint", endpoint["id"], "updated", changes)
+        ctx.audit("webhook_endpoint", endpoint["id"], "updated", changes, metadata)
         if endpoint["active"]:
             ctx.runtime.wake_webhooks()
     return public(endpoint)

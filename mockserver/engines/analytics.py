@@ -207,15 +207,16 @@ def provider_health_transitions(logs: Iterable[Resource], rule: SignalRule = HEA
     return transitions_in(window_counts(logs, rule, "provider"), rule)
 
 
-def transitions_in(counts: WindowCounts, rule: SignalRule) -> list[dict[str, Any]]:
-    """`provider_health_transitions` from per-(provider, window) counts."""
+def transitions_in(counts: WindowCounts, rule: SignalRule, before: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """`provider_health_transitions` from per-(provider, window) counts; `before`: each provider's
+    health before the first of these windows, when they are not all its traffic ("healthy" otherwise)."""
     per_provider: dict[str, list[tuple[datetime, int, int]]] = defaultdict(list)
     for (provider, start), (count, errors) in counts.items():
         if count >= rule.min_requests:
             per_provider[provider].append((start, count, errors))
     found = []
     for provider, windows in per_provider.items():
-        status = "healthy"
+        status = (before or {}).get(provider, "healthy")
         for start, count, errors in sorted(windows):
             now = "unhealthy" if rule.exceeded(count, errors) else "healthy"
             if now != status:

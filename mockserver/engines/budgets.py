@@ -145,10 +145,19 @@ def evaluate(budget: Resource, alerts: list[Resource], logs: Iterable[Resource],
         fired.clear()
         fired["since"] = since
         fired["keys"] = []
+    thresholds = {_key("soft_cap_reached", {"threshold_pct": float(Decimal(str(budget["soft_cap_pct"])))}),
+                  _key("hard_cap_triggered", {}), *(_key("alert_triggered", {"alert_id": a["id"]}) for a in alerts)}
+    if thresholds.issubset(fired["keys"]):  # all recorded this period: nothing left to cross
+        return
     spend = current_spend(budget, logs, now)
     for kind, details in crossed_thresholds(budget, alerts, spend):
-        key = f"{kind}:{details.get('alert_id') or details.get('threshold_pct')}"
+        key = _key(kind, details)
         if key in fired["keys"]:
             continue
         fired["keys"].append(key)
         record(kind, details)
+
+
+def _key(kind: str, details: dict[str, Any]) -> str:
+    """How `evaluate` remembers a threshold it recorded: an alert by its id, the soft cap by its percentage."""
+    return f"{kind}:{details.get('alert_id') or details.get('threshold_pct')}"

@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator
 
 from ..clock import UTC, iso, parse_iso
 from ..tables import Table
-from .analytics import SignalRule, WindowCounts, in_window, log_cost, report, report_document, window_counts
+from .analytics import SignalRule, WindowCounts, in_window, log_cost, report, report_document, status_in, window_counts
 
 Resource = dict[str, Any]
 HOUR = timedelta(hours=1)
@@ -66,10 +66,16 @@ def gc_paused() -> Iterator[None]:
 # ── per-log facts ───────────────────────────────────────────────────────────
 
 
+def stored(timestamp: Any) -> bool:
+    """Whether a timestamp has the stored form, ISO with ms and Z: such texts sort as their moments."""
+    return type(timestamp) is str and len(timestamp) == 24 and timestamp[23] == "Z" and timestamp[10] == "T" \
+        and timestamp[19] == "."
+
+
 def hour_of(timestamp: str) -> str:
     """"YYYY-MM-DDTHH" of the UTC hour a log timestamp falls in (stored timestamps are ISO with ms
     and Z; anything else is parsed)."""
-    if len(timestamp) == 24 and timestamp[23] == "Z" and timestamp[10] == "T" and timestamp[19] == ".":
+    if stored(timestamp):
         return timestamp[:13]
     return iso(parse_iso(timestamp))[:13]  # type: ignore[index]
 
@@ -207,13 +213,29 @@ class _Agg:
 
 
 class _HourBucket(_Agg):
-    """One project's logs in one UTC hour, in insertion order, and their cells."""
+    """One project's logs in one UTC hour, in insertion order, and their cells; the timestamps of
+    its earliest and latest log (None when any is not in the stored form), so a window that holds
+    them both takes the bucket whole."""
 
-    __slots__ = ("logs",)
+    __slots__ = ("logs", "earliest", "latest")
 
     def __init__(self) -> None:
         super().__init__()
         self.logs: list[Resource] = []
+        self.earliest: str | None = None
+        self.latest: str | None = None
+
+    def note(self, timestamp: str) -> None:
+        """Widen the bounds to the timestamp of the log just appended."""
+        if self.earliest is None:
+            if len(self.logs) == 1 and stored(timestamp):
+                self.earliest = self.latest = timestamp
+        elif not stored(timestamp):
+            self.earliest = self.latest = None
+        elif timestamp < self.earliest:
+            self.earliest = timestamp
+        elif timestamp > self.latest:  # type: ignore[operator]
+            self.latest = timestamp
 
     def take(self, log: Resource, facts: Facts, seq: int) -> None:
         key = (log.get("provider"), log.get("model_used"))
@@ -227,6 +249,9 @@ class _HourBucket(_Agg):
         for log in self.logs:
             self.take(log, _facts(log), seqs[log["id"]])
         self.total_up()
+        stamps = [log["timestamp"] for log in self.logs]
+        known = all(map(stored, stamps))
+        self.earliest, self.latest = (min(stamps), max(stamps)) if known else (None, None)
 
     def total_up(self) -> None:
         self.total = Cell()
@@ -241,39 +266,84 @@ class _Window:
     """Which buckets of a scope lie wholly inside [lo, hi] (or (lo, hi]) and which it cuts."""
 
     def __init__(self, keys: list[str], lo: datetime | None, hi: datetime | None, lo_open: bool = False):
-        first = 0 if lo is None else bisect.bisect_left(keys, hour_key(lo))
-        last = len(keys) if hi is None else bisect.bisect_right(keys, hour_key(hi))
+        lo_text, hi_text = iso(lo), iso(hi)
+        first = 0 if lo_text is None else bisect.bisect_left(keys, lo_text[:13])
+        last = len(keys) if hi_text is None else bisect.bisect_right(keys, hi_text[:13])
         self.lo, self.hi, self.lo_open = lo, hi, lo_open
+        self._texts: tuple[str | None, str | None] | None = None
         self.days: list[str] = []  # whole days
         self.hours: list[str] = []  # whole hours outside whole days
         self.edges: list[str] = []  # hours partly inside: check their logs one by one
-        whole_days: dict[str, bool] = {}
-        for key in keys[first:last]:
-            start = hour_start(key)
-            if not self._covers(start, start + HOUR):
+        # Keys (and days) from `whole_from` to `whole_to` are hours (and days) wholly inside: those
+        # starting at lo or later (later when open), ending by hi.
+        whole_from = days_from = whole_to = days_to = None
+        if lo_text is not None:
+            exact = lo.microsecond == 0 and lo_text[13:] == ":00:00.000Z" and not lo_open  # type: ignore[union-attr]
+            whole_from = lo_text[:13] if exact else _next_hour(lo_text[:13])
+            days_from = lo_text[:10] if exact and lo_text[11:13] == "00" else _next_day(lo_text[:10])
+        if hi_text is not None:
+            whole_to, days_to = _previous_hour(hi_text[:13]), _previous_day(hi_text[:10])
+        index = first
+        while index < last:
+            key = keys[index]
+            if (whole_from is not None and key < whole_from) or (whole_to is not None and key > whole_to):
                 self.edges.append(key)
+                index += 1
                 continue
             day = key[:10]
-            whole = whole_days.get(day)
-            if whole is None:
-                midnight = start.replace(hour=0)
-                whole = whole_days[day] = self._covers(midnight, midnight + DAY)
-                if whole:
-                    self.days.append(day)
-            if not whole:
-                self.hours.append(key)
+            if (days_from is None or day >= days_from) and (days_to is None or day <= days_to):
+                self.days.append(day)  # every hour of it is inside: on to the next day
+                index = bisect.bisect_left(keys, day + "U", index, last)
+                continue
+            self.hours.append(key)
+            index += 1
 
-    def _covers(self, start: datetime, end: datetime) -> bool:
-        lo, hi = self.lo, self.hi
-        if lo is not None and (start <= lo if self.lo_open else start < lo):
+    def holds(self, bucket: _HourBucket) -> bool:
+        """Whether every log of `bucket` is inside (known from its bounds; False when they are unknown)."""
+        if bucket.earliest is None:
             return False
-        return hi is None or end <= hi
+        if self._texts is None:
+            self._texts = self._bounds_as_text()
+        first, last = self._texts
+        return (first is None or bucket.earliest >= first) and (last is None or bucket.latest <= last)  # type: ignore[operator]
+
+    def _bounds_as_text(self) -> tuple[str | None, str | None]:
+        """The earliest and latest stored timestamps inside: stored timestamps have whole
+        milliseconds, so <= hi is <= hi's millisecond, >= lo is >= the next whole one, > lo is past lo's."""
+        lo, hi = self.lo, self.hi
+        last = iso(hi) if hi is not None else None
+        if lo is None:
+            return None, last
+        step = timedelta(milliseconds=1)
+        floor = lo.replace(microsecond=lo.microsecond // 1000 * 1000)
+        first = floor + step if self.lo_open or floor != lo else floor
+        return iso(first), last
 
     def admits(self, moment: datetime) -> bool:
         lo, hi = self.lo, self.hi
         if lo is not None and (moment <= lo if self.lo_open else moment < lo):
             return False
         return hi is None or moment <= hi
+
+
+@lru_cache(maxsize=65536)
+def _next_hour(key: str) -> str:
+    return hour_key(hour_start(key) + HOUR)
+
+
+@lru_cache(maxsize=65536)
+def _previous_hour(key: str) -> str:
+    return hour_key(hour_start(key) - HOUR)
+
+
+@lru_cache(maxsize=4096)
+def _next_day(day: str) -> str:
+    return hour_key(hour_start(day + "T00") + DAY)[:10]
+
+
+@lru_cache(maxsize=4096)
+def _previous_day(day: str) -> str:
+    return hour_key(hour_start(day + "T00") - DAY)[:10]
 
 
 def _day_keys(keys: list[str], day: str) -> list[str]:
@@ -293,13 +363,16 @@ class _Buckets:
         # end user (None: anonymous) -> hour -> [micros, remainder]; their logs are in `by_hour`
         self.users: dict[str | None, dict[str, list[Any]]] = {}
         self.user_keys: dict[str | None, list[str]] = {}
+        # provider -> hour -> [requests, errors] (traffic signals: provider health)
+        self.providers: dict[str, dict[str, list[int]]] = {}
+        self.provider_keys: dict[str, list[str]] = {}
         self.merged: dict[tuple[str | None, str], _Agg] = {}  # (project or None, hour or day) -> cells
         seq = -1
         for seq, log in enumerate(logs):
             self.seq[log["id"]] = seq
             self._place(log, seq, append=list.append)
         self.next_seq = seq + 1
-        for keys in (*self.keys.values(), *self.user_keys.values()):
+        for keys in (*self.keys.values(), *self.user_keys.values(), *self.provider_keys.values()):
             keys.sort()
         for hours in self.projects.values():
             for bucket in hours.values():
@@ -313,12 +386,12 @@ class _Buckets:
         if seq is None:
             seq = self.seq[ident] = self.next_seq
             self.next_seq += 1
-        bucket, facts = self._place(log, seq, append=bisect.insort)
+        bucket, facts, hour = self._place(log, seq, append=bisect.insort)
         bucket.total.take(facts, seq)
         if self.merged:
-            self._forget(log["project_id"], hour_of(log["timestamp"]))
+            self._forget(log["project_id"], hour)
 
-    def _place(self, log: Resource, seq: int, append: Any) -> tuple[_HourBucket, Facts]:
+    def _place(self, log: Resource, seq: int, append: Any) -> tuple[_HourBucket, Facts, str]:
         """File a log under its (project, hour) and (end user, hour); `append` adds a new hour to
         a list of hours (`bisect.insort` keeps it sorted, `list.append` leaves that for later)."""
         project, hour = log["project_id"], hour_of(log["timestamp"])
@@ -330,14 +403,20 @@ class _Buckets:
                 append(self.keys[None], hour)
             others[project] = bucket
         bucket.logs.append(log)
+        bucket.note(log["timestamp"])
         facts = _facts(log)
         bucket.take(log, facts, seq)
         # None too: an end-user budget without an id counts the anonymous logs
-        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, lambda: [0, 0], append)
+        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, _pair, append)
         spent[0] += facts[1]
         if facts[2]:
             spent[1] += facts[2]
-        return bucket, facts
+        provider = log.get("provider")
+        if provider:
+            seen = _slot(self.providers, self.provider_keys, provider, hour, _pair, append)
+            seen[0] += 1
+            seen[1] += facts[6]
+        return bucket, facts, hour
 
     def remove(self, logs: Iterable[Resource], keep_seq: bool = False) -> None:
         """Take logs out; each bucket they leave is recomputed once from the logs it keeps."""
@@ -347,6 +426,16 @@ class _Buckets:
             if not keep_seq:
                 self.seq.pop(log["id"], None)
             hour = hour_of(log["timestamp"])
+            provider = log.get("provider")
+            if provider:
+                seen = self.providers[provider][hour]
+                seen[0] -= 1
+                seen[1] -= 1 if log.get("status") == "error" else 0
+                if not seen[0]:
+                    del self.providers[provider][hour]
+                    _discard(self.provider_keys[provider], hour)
+                    if not self.providers[provider]:
+                        del self.providers[provider], self.provider_keys[provider]
             gone.setdefault((log["project_id"], hour), set()).add(id(log))
             users.setdefault(hour, set()).add(log.get("end_user_id"))
         for (project, hour), ids in gone.items():
@@ -408,11 +497,14 @@ class _Buckets:
                 found.merge(self._hour(project, hour))
         return found
 
+    def _buckets(self, project: str | None, hour: str) -> Iterable[_HourBucket]:
+        """The scope's buckets of one hour (every project's when `project` is None)."""
+        return self.by_hour[hour].values() if project is None else (self.projects[project][hour],)
+
     def _edge_logs(self, project: str | None, hour: str) -> Iterator[tuple[int, Resource]]:
         """(seq, log) of the scope's logs in one hour."""
-        buckets = self.by_hour[hour].values() if project is None else [self.projects[project][hour]]
         seqs = self.seq
-        for bucket in buckets:
+        for bucket in self._buckets(project, hour):
             for log in bucket.logs:
                 yield seqs[log["id"]], log
 
@@ -421,16 +513,23 @@ class _Buckets:
 
     def spend(self, project: str | None, lo: datetime, lo_open: bool, hi: datetime) -> Decimal:
         plan = self.window(project, lo, hi, lo_open)
-        total = Cell()
-        for day in plan.days:
-            total.merge(self._day(project, day).total)
-        for hour in plan.hours:
-            total.merge(self._hour(project, hour).total)
+        micros, remainder = 0, Decimal(0)
+        wholes = [self._day(project, day).total for day in plan.days] + \
+                 [self._hour(project, hour).total for hour in plan.hours]
+        seqs, total = self.seq, Cell()
         for hour in plan.edges:
-            for seq, log in self._edge_logs(project, hour):
-                if plan.admits(parse_iso(log["timestamp"])):
-                    total.add(log, seq)
-        return total.spend()
+            for bucket in self._buckets(project, hour):
+                if plan.holds(bucket):
+                    wholes.append(bucket.total)
+                    continue
+                for log in bucket.logs:
+                    if plan.admits(parse_iso(log["timestamp"])):
+                        total.add(log, seqs[log["id"]])
+        for cell in wholes:
+            micros += cell.micros
+            if cell.remainder:
+                remainder += cell.remainder
+        return Decimal(micros + total.micros).scaleb(-6) + remainder + total.remainder
 
     def user_spend(self, user: str | None, lo: datetime, lo_open: bool, hi: datetime) -> Decimal:
         hours = self.users.get(user)
@@ -443,6 +542,10 @@ class _Buckets:
             remainder += hours[hour][1]
         total = Cell()
         for hour in plan.edges:
+            if all(map(plan.holds, self._buckets(None, hour))):
+                micros += hours[hour][0]
+                remainder += hours[hour][1]
+                continue
             for seq, log in self._edge_logs(None, hour):
                 if log.get("end_user_id") == user and plan.admits(parse_iso(log["timestamp"])):
                     total.add(log, seq)
@@ -462,26 +565,31 @@ class _Buckets:
         found.sort(key=itemgetter(0))
         return [log for _, log in found]
 
-    def hourly_counts(self, key: str, wanted: set[str] | None) -> WindowCounts:
-        """`analytics.window_counts` for hourly windows, from cells (`wanted`: only these groups)."""
+    def hourly_counts(self, key: str, wanted: set[str] | None, since: datetime | None = None) -> WindowCounts:
+        """`analytics.window_counts` for hourly windows (`key` "project_id" or "provider"), from cells;
+        `wanted`: only these groups; `since`: only the hours from then on."""
         counts: WindowCounts = {}
+        first = None if since is None else hour_key(since)
         if key == "project_id":
             for project, hours in self.projects.items():
                 if project and (wanted is None or project in wanted):
-                    for hour, bucket in hours.items():
-                        counts[(project, hour_start(hour))] = [bucket.total.count, bucket.total.errors]
+                    for hour in _from(self.keys[project], first):
+                        total = hours[hour].total
+                        counts[(project, hour_start(hour))] = [total.count, total.errors]
             return counts
-        for hour, buckets in self.by_hour.items():
-            for bucket in buckets.values():
-                for (provider, _), cell in bucket.groups.items():
-                    if provider and (wanted is None or provider in wanted):
-                        found = counts.get((provider, hour_start(hour)))
-                        if found is None:
-                            counts[(provider, hour_start(hour))] = [cell.count, cell.errors]
-                        else:
-                            found[0] += cell.count
-                            found[1] += cell.errors
+        for provider, hours in self.providers.items():
+            if wanted is None or provider in wanted:
+                for hour in _from(self.provider_keys[provider], first):
+                    counts[(provider, hour_start(hour))] = list(hours[hour])
         return counts
+
+    def last_hour(self, provider: str, before: datetime, busy: Any) -> list[int] | None:
+        """[requests, errors] of the provider's last hour before `before` for which `busy(requests)`."""
+        keys, hours = self.provider_keys.get(provider, []), self.providers.get(provider, {})
+        for index in range(bisect.bisect_left(keys, hour_key(before)) - 1, -1, -1):
+            if busy(hours[keys[index]][0]):
+                return hours[keys[index]]
+        return None
 
     def report(self, project: str | None, start: datetime | None, end: datetime | None, bucket: str) -> dict[str, Any]:
         """`analytics.report` of the scope's logs, from cells."""
@@ -521,6 +629,10 @@ class _Buckets:
                                [(label + suffix, cell) for label, cell in sorted(series.items())], start, end, bucket)
 
 
+def _pair() -> list[Any]:
+    return [0, 0]
+
+
 def _slot(table: dict[Any, dict[str, Any]], keys: dict[Any, list[str]], owner: Any, hour: str, make: Any,
           append: Any) -> Any:
     """table[owner][hour], made by `make()` when new, its hour then filed in keys[owner] by `append`."""
@@ -545,6 +657,11 @@ def _cell(table: dict[str, Cell], key: str) -> Cell:
 def _ranked(table: dict[str, Cell]) -> list[tuple[str, Cell]]:
     """Most requests first; ties in order of first appearance, as a dict filled in log order."""
     return sorted(table.items(), key=lambda item: (-item[1].count, item[1].first))
+
+
+def _from(keys: list[str], first: str | None) -> list[str]:
+    """The sorted `keys` from `first` on (all when None)."""
+    return keys if first is None else keys[bisect.bisect_left(keys, first):]
 
 
 def _discard(keys: list[str], key: str) -> None:
@@ -673,6 +790,19 @@ class LogTable(Table):
             return
         super().update(*args, **kwargs)
 
+    def store(self, logs: list[Resource]) -> None:
+        """Store logs, indexing each (what `self[log["id"]] = log` does for every one, in one go)."""
+        ids = [log["id"] for log in logs]
+        if len(set(ids)) < len(ids) or any(map(self.__contains__, ids)):  # replacing: one by one
+            for log in logs:
+                self[log["id"]] = log
+            return
+        dict.update(self, zip(ids, logs))
+        for index in (self._buckets, self._listing):
+            if index is not None:
+                for log in logs:
+                    index.add(log)
+
     # the indexes, built on first use
 
     @property
@@ -705,13 +835,30 @@ class LogTable(Table):
         """The project's (or every project's) logs with start <= timestamp <= end, in insertion order."""
         return self.buckets.logs_in(project_id, start, end)
 
-    def window_counts(self, rule: SignalRule, key: str, wanted: set[str] | None = None) -> WindowCounts:
+    def window_counts(self, rule: SignalRule, key: str, wanted: set[str] | None = None,
+                      since: datetime | None = None) -> WindowCounts:
         """`analytics.window_counts` of the logs whose `key` ("project_id" or "provider") is in
-        `wanted` (all when None); hourly rules are answered from the buckets."""
+        `wanted` (all when None), for the windows from the one holding `since` on (all when None);
+        hourly rules are answered from the buckets."""
         if rule.window_seconds == 3600:
-            return self.buckets.hourly_counts(key, wanted)
+            return self.buckets.hourly_counts(key, wanted, since)
         logs = self.values() if wanted is None else (log for log in self.values() if log.get(key) in wanted)
-        return window_counts(logs, rule, key)
+        counts = window_counts(logs, rule, key)
+        if since is not None:
+            first = rule.window_of(since)
+            counts = {cell: found for cell, found in counts.items() if cell[1] >= first}
+        return counts
+
+    def health_before(self, rule: SignalRule, provider: str, since: datetime) -> str:
+        """The provider's health after the windows before the one holding `since`
+        (`analytics.provider_status` of that traffic)."""
+        if rule.window_seconds == 3600:
+            found = self.buckets.last_hour(provider, since, lambda requests: requests >= rule.min_requests)
+            return "healthy" if found is None or not rule.exceeded(*found) else "unhealthy"
+        first = rule.window_of(since)
+        earlier = {cell: found for cell, found in self.window_counts(rule, "provider", {provider}).items()
+                   if cell[1] < first}
+        return status_in(earlier, provider, rule)
 
     def cost_since(self, scope_type: str, scope_id: str | None, since: datetime, after: bool,
                    until: datetime) -> Decimal:

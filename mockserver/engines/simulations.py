@@ -125,6 +125,11 @@ def compare(entry: Resource, baseline: dict[str, Any], candidate: dict[str, Any]
     }
 
 
+def fail(simulation: Resource, now: datetime, message: str) -> None:
+    """End a simulation whose run broke off: `failed`, with why in `error_message`."""
+    simulation.update(status="failed", completed_at=iso(now), error_message=message)
+
+
 class SimulationRunner:
     """Advances pending and running simulations in chunks, in the background or by `step()`."""
 
@@ -136,19 +141,18 @@ class SimulationRunner:
     def kick(self) -> None:
         self._worker.wake()
 
-    def step(self) -> bool:
-        """Process one chunk of every active simulation; True while work remains."""
+    def step(self, chunk: int = CHUNK) -> bool:
+        """Process one chunk (`chunk` requests) of every active simulation; True while work remains."""
         busy = False
         with self.world.lock:
             for org in list(self.world.orgs.values()):
                 for simulation in list(org.simulations.values()):
                     if simulation["status"] in ("pending", "running"):
                         try:
-                            self._advance(org, simulation)
+                            self._advance(org, simulation, chunk)
                         except Exception as exc:  # one broken simulation must not stall the others
                             log.exception("simulation %s failed", simulation["id"])
-                            simulation.update(status="failed", completed_at=iso(self.world.now()),
-                                              error_message=f"simulation failed: {type(exc).__name__}: {exc}")
+                            fail(simulation, self.world.now(), f"simulation failed: {type(exc).__name__}: {exc}")
                         busy = busy or simulation["status"] in ("pending", "running")
         return busy
 
@@ -157,7 +161,7 @@ class SimulationRunner:
             if not self.step():
                 return
 
-    def _advance(self, org, simulation: Resource) -> None:
+    def _advance(self, org, simulation: Resource, chunk_size: int = CHUNK) -> None:
         now = self.world.now()
         if simulation["status"] == "pending":
             simulation["status"] = "running"
@@ -165,7 +169,7 @@ class SimulationRunner:
             return
         selected = simulation["_log_ids"]
         done = simulation["processed_count"]
-        chunk = selected[done:done + CHUNK]
+        chunk = selected[done:done + chunk_size]
         resolve = self.resolver_for(org, simulation["project_id"])
         results = org.simulation_results.setdefault(simulation["id"], [])
         for log_id in chunk:

@@ -26,6 +26,7 @@ deliveries already queued for it (including tests) until it is active again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -36,6 +37,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 from urllib.parse import urlsplit
+
+import jsonschema_rs
+
+from modelux_spec import EVENTS, event_schema
 
 from ..clock import iso, parse_iso
 from .worker import Worker
@@ -107,8 +112,26 @@ def new_delivery(ids, endpoint: Resource, event: Resource, now: datetime) -> Res
     }
 
 
+@functools.lru_cache(maxsize=None)
+def _event_validator(event_type: str) -> Any:
+    return jsonschema_rs.Draft202012Validator(event_schema(event_type), validate_formats=True)
+
+
+def check_event(event: Resource) -> None:
+    """A mock bug, raised loudly, unless the event has its type's documented shape (`modelux_spec.EVENTS`)."""
+    if event.get("type") not in EVENTS:
+        raise ValueError(f"mock bug: unknown webhook event type {event.get('type')!r}")
+    problems = [f"{'/'.join(map(str, e.instance_path)) or 'event'}: {e.message}"
+                for e in _event_validator(event["type"]).iter_errors(event)]
+    if problems:
+        raise ValueError(f"mock bug: a {event['type']} event does not have its documented shape: "
+                         + "; ".join(problems[:3]))
+
+
 def new_event(ids, event_type: str, data: dict[str, Any], now: datetime) -> Resource:
-    return {"id": ids.new("evt"), "type": event_type, "created_at": iso(now), "data": data}
+    event = {"id": ids.new("evt"), "type": event_type, "created_at": iso(now), "data": data}
+    check_event(event)
+    return event
 
 
 def record_attempt(delivery: Resource, policy: DeliveryPolicy, now: datetime, status: int | None,
