@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from .conformance import GuardedSession, phase_oracles
 from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
 from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
@@ -60,8 +61,6 @@ def phase_session():
     """The requests session of the schemathesis phases (conformance and stateful share it, and so share what the
     generic oracles remember)."""
     if "session" not in RUNTIME:
-        from .conformance import GuardedSession, phase_oracles
-
         settings = current()
         RUNTIME["session"] = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), settings.staging,
                                            api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import tomllib
+
 from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +43,7 @@ def function_level_imports(path: Path) -> list[str]:
 
 def test_no_project_import_is_deferred_into_a_function():
     offenders = []
-    for package in ("mockserver", "fixtures", "spec"):
+    for package in ("mockserver", "contracts", "fixtures", "spec"):
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
             for name in function_level_imports(path):
@@ -56,3 +58,14 @@ def test_the_check_sees_a_deferred_import(tmp_path):
     sample.write_text("import json\n\ndef f():\n    from .handlers import routing\n    import mockserver.app\n    "
                       "import json\n")
     assert function_level_imports(sample) == [".handlers", "mockserver.app"]
+
+
+def test_every_package_is_installed():
+    """A package directory missing from pyproject's list works in the checkout and breaks the installed tool."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for init in ROOT.glob("*/**/__init__.py"):
+        parts = init.parent.relative_to(ROOT).parts
+        if parts[0] in ("mockserver", "contracts", "fixtures", "spec"):
+            found.add(".".join(("modelux_spec",) + parts[1:] if parts[0] == "spec" else parts))
+    assert found - listed == set(), f"packages not in pyproject.toml: {sorted(found - listed)}"

@@ -407,10 +407,15 @@ def test_fan_out_rules_in_the_engine():
     add_endpoint(world, org, event_types=["budget.exceeded"], active=False)
     add_endpoint(world, org, event_types=["api_key.revoked"])
 
-    made = hooks.on_event(org, "budget.exceeded", {"x": 1}, "proj_a")
+    def exceeded(spend: str) -> dict:
+        return {"budget_id": "bud_a", "budget_name": "Monthly", "event_type": "budget.exceeded",
+                "scope_type": "project", "scope_id": "proj_a", "spend_usd": spend, "amount_usd": "100.00",
+                "used_pct": 100.0, "action": "block"}
+
+    made = hooks.on_event(org, "budget.exceeded", exceeded("100.00"), "proj_a")
     assert sorted(d["endpoint_id"] for d in made) == sorted([org_wide["id"], scoped["id"]])
     assert len({d["payload"]["id"] for d in made}) == 1
-    org_only = hooks.on_event(org, "budget.exceeded", {"x": 2}, None)
+    org_only = hooks.on_event(org, "budget.exceeded", exceeded("101.00"), None)
     assert [d["endpoint_id"] for d in org_only] == [org_wide["id"]]
 
 
