@@ -8,6 +8,7 @@ from typing import Protocol
 
 from modelux_spec.timestamps import format_timestamp as iso
 from modelux_spec.timestamps import parse_timestamp as parse_iso
+from modelux_spec.timestamps import to_utc
 
 UTC = timezone.utc
 __all__ = ["Clock", "ManualClock", "SystemClock", "UTC", "as_utc", "iso", "parse_iso"]
@@ -43,7 +44,4 @@ class ManualClock:
             self._now = when.astimezone(UTC)
 
 
-def as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+as_utc = to_utc

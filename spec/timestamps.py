@@ -16,12 +16,22 @@ def format_timestamp(moment: datetime | None) -> str | None:
             f"{m.microsecond // 1000:03d}Z")
 
 
+def to_utc(moment: datetime) -> datetime:
+    """`moment` in UTC (naive ones are read as UTC). An instant valid in its own offset but outside the years 1 to
+    9999 in UTC (`0001-01-01T00:00:00+01:00`, `9999-12-31T23:59:59-01:00`) is held at the nearest representable
+    one, so it still compares as earlier or later than every other."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
 def parse_timestamp(text: str) -> datetime:
     """An ISO 8601 timestamp as an aware UTC datetime (naive ones are read as UTC); ValueError otherwise."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
 
 
 def read_timestamp(value: object) -> datetime | None:

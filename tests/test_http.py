@@ -7,7 +7,9 @@ import json
 import pytest
 
 from mockserver.app import MAX_BODY_BYTES, create_app
+from modelux_spec import effective_spec
 from mockserver.handlers import load_handlers
+from mockserver.testing import seed_world
 
 
 def assert_envelope(response, status, code=None):
@@ -157,3 +159,42 @@ def test_real_server_answers_over_http(live_url):
     response = httpx.get(f"{live_url}/api/manage/v1/projects", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200 and response.json() == {"data": []}
     assert httpx.get(f"{live_url}/openapi.json").json()["openapi"] == "3.1.0"
+
+
+# Valid RFC 3339 instants that fall outside the years 1 to 9999 once moved to UTC.
+EDGE_INSTANTS = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z",
+                 "9999-12-31T23:59:59.999Z"]
+
+
+def date_time_query_parameters():
+    spec = effective_spec()
+    found = []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "operationId" not in op:
+                continue
+            for param in op.get("parameters", []):
+                if "$ref" in param:
+                    name = param["$ref"].rsplit("/", 1)[-1]
+                    param = spec["components"]["parameters"][name]
+                if param["in"] == "query" and param.get("schema", {}).get("format") == "date-time":
+                    found.append((method, path, param["name"]))
+    return found
+
+
+@pytest.mark.parametrize("value", EDGE_INSTANTS)
+def test_instants_at_the_edge_of_the_calendar_are_read_not_crashed_on(api, services, value):
+    seed_world(services, logs=60)
+    parameters = date_time_query_parameters()
+    assert len(parameters) >= 8
+    project = api.get("/projects").json["data"][0]["id"]
+    for method, path, name in parameters:
+        response = api.request(method, path.replace("{id}", project), query_string={name: value})
+        assert response.status_code < 500, (method, path, name, response.get_data(as_text=True))
+    config = api.get("/routing-configs").json["data"][0]
+    for window in ({"window_start": value, "window_end": "2026-11-01T00:00:00Z"},
+                   {"window_start": "2026-10-01T00:00:00Z", "window_end": value}):
+        response = api.post("/simulations", json={
+            "name": "edge", "routing_config_id": config["id"], "candidate_policy": "single",
+            "candidate_config": {"model": "gpt-4o"}, **window})
+        assert response.status_code in (201, 202, 400), response.get_data(as_text=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable
 
-from ..clock import as_utc, iso, parse_iso
+from ..clock import UTC, as_utc, iso, parse_iso
 from ..engines import catalogue
 from ..engines.analytics import (
     ANOMALY_RULE,
@@ -244,11 +244,19 @@ def current_config_for(org: OrgState, log: Resource) -> Resource | None:
     return active[0] if active else None
 
 
+# The instants a filter or window can hold: the calendar's first and last weeks are left out, so the day and hour
+# arithmetic of windows and buckets stays inside Python's years 1 to 9999 ("0001-01-01T00:00:00Z" is valid input).
+EARLIEST = datetime(1, 1, 8, tzinfo=UTC)
+LATEST = datetime(9999, 12, 24, tzinfo=UTC)
+
+
 def moment(value: datetime | str | None) -> datetime | None:
-    """A query's instant: openapi-core hands over a datetime, or the text when its parser declines it."""
+    """A query's or a window's instant, held within [EARLIEST, LATEST]: openapi-core hands over a datetime, or the
+    text when its parser declines it."""
     if value is None:
         return None
-    return as_utc(value) if isinstance(value, datetime) else parse_iso(value)
+    instant = as_utc(value) if isinstance(value, datetime) else parse_iso(value)
+    return min(max(instant, EARLIEST), LATEST)
 
 
 def list_logs(ctx: Context, project_id: str | None = None, end_user_id: str | None = None, status: str | None = None,
