@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -218,12 +219,13 @@ def test_cli_maps_options_to_pytest_and_exit_codes():
 def test_the_repository_schemathesis_toml_configures_schemathesis_as_the_suite_does():
     import tomllib
 
-    from contracts.conformance import FALSE_POSITIVE_OPERATIONS, STATEFUL_GENERATION
+    from contracts.conformance import FALSE_POSITIVE_OPERATIONS, GLOBAL_CHECKS, STATEFUL_GENERATION
     from contracts.specs import api_label_map
 
     toml = tomllib.loads((Path(__file__).parent.parent / "schemathesis.toml").read_text())
     assert toml["hooks"] == "contracts.hooks"
     assert toml["operations"] == FALSE_POSITIVE_OPERATIONS
+    assert toml["checks"] == GLOBAL_CHECKS
     assert toml["phases"]["stateful"]["generation"] == STATEFUL_GENERATION
     named = {op for override in FALSE_POSITIVE_OPERATIONS for op in override["include-operation-id"]}
     assert named <= set(api_label_map())  # a renamed operation would silently switch nothing off
@@ -492,3 +494,53 @@ def test_a_target_that_stops_answering_fails_the_rule():
     rule = Rule("MX-TEST", "asks", "a rule of this test", "spec", "tests", asks)
     outcome = judge_rule(rule, client, RunSettings(base_url="http://127.0.0.1:9", token="x", embedded=True))
     assert outcome.status == "failed" and "the target stopped answering" in outcome.reason
+
+
+class _Recorded:
+    """A scenario's history as schemathesis' recorder shows it to a check: cases with parents, and answers."""
+
+    def __init__(self):
+        self.cases, self.parents, self.answers = [], {}, {}
+
+    def add(self, case_id, method, path, status, body=None, parent=None, params=None, json_body=None):
+        case = SimpleNamespace(id=case_id, method=method, operation=SimpleNamespace(path=path),
+                               path_parameters=params or {}, body=body)
+        self.cases.append(case)
+        self.parents[case_id] = parent
+        self.answers[case_id] = SimpleNamespace(status_code=status, json=lambda: json_body)
+        return case
+
+    def find_parent(self, *, case_id):
+        parent = self.parents.get(case_id)
+        return next(c for c in self.cases if c.id == parent) if parent else None
+
+    def find_response(self, *, case_id):
+        return self.answers.get(case_id)
+
+    def find_all_cases(self):
+        return iter(self.cases)
+
+
+def test_created_resource_check_forgives_a_404_only_after_the_owning_project_went(monkeypatch):
+    from schemathesis.openapi.checks import EnsureResourceAvailability
+
+    from contracts import hooks
+
+    def missing(ctx, response, case):
+        raise EnsureResourceAvailability(operation="POST /routing-configs", message="gone",
+                                         created_with="POST /routing-configs", not_available_with="GET versions")
+
+    monkeypatch.setattr(hooks, "ensure_resource_availability", missing)
+    recorded = _Recorded()
+    recorded.add("p", "POST", "/routing-configs", 201, body={"projectId": "proj_1"},
+                 json_body={"id": "rc_1", "project_id": "proj_1"})
+    read = recorded.add("r", "GET", "/routing-configs/{id}/versions", 404, parent="p", params={"id": "rc_1"})
+    ctx = SimpleNamespace(internals=SimpleNamespace(recorder=recorded))
+    with pytest.raises(EnsureResourceAvailability):  # nothing deleted: the 404 is a failure
+        hooks.created_resource_available(ctx, recorded.answers["r"], read)
+    recorded.add("d0", "DELETE", "/projects/{id}", 204, params={"id": "proj_2"})  # another project
+    recorded.add("d1", "DELETE", "/projects/{id}", 404, params={"id": "proj_1"})  # a failed delete
+    with pytest.raises(EnsureResourceAvailability):
+        hooks.created_resource_available(ctx, recorded.answers["r"], read)
+    recorded.add("d2", "DELETE", "/projects/{id}", 204, params={"id": "proj_1"})
+    assert hooks.created_resource_available(ctx, recorded.answers["r"], read) is None
