@@ -68,7 +68,7 @@ class Oracle:
         messages = []
         for error in errors:
             messages.extend(_schema_messages("response", error.__cause__) or [f"{type(error).__name__}: {error}"])
-        return "; ".join(messages[:MAX_MESSAGES])
+        return "; ".join(list(dict.fromkeys(messages))[:MAX_MESSAGES])
 
 
 class _AsGet:
@@ -135,6 +135,7 @@ def describe_request_errors(errors: Iterable[BaseException]) -> str:
         else:  # the body
             detail = _schema_messages("body", cause)
             messages.extend(detail or [f"body: {cause or error}"])
+    messages = list(dict.fromkeys(messages))  # alternatives of a oneOf can say the same thing twice
     shown = messages[:MAX_MESSAGES]
     more = len(messages) - len(shown)
     text = "; ".join(shown)

@@ -198,3 +198,12 @@ def test_instants_at_the_edge_of_the_calendar_are_read_not_crashed_on(api, servi
             "name": "edge", "routing_config_id": config["id"], "candidate_policy": "single",
             "candidate_config": {"model": "gpt-4o"}, **window})
         assert response.status_code in (201, 202, 400), response.get_data(as_text=True)
+
+
+def test_a_message_names_each_problem_once(api):
+    response = api.post("/simulations", json={"routing_config_id": "rc_x", "window_start": "2026-10-01T00:00:00Z",
+                                               "window_end": "2026-10-02T00:00:00Z"})
+    body = assert_envelope(response, 400)
+    problems = body["error"].removeprefix("invalid request: ").split("; ")
+    assert "body: 'candidate_policy' is a required property" in problems
+    assert len(problems) == len(set(problems)), body["error"]
