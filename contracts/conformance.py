@@ -16,6 +16,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 
 from . import hooks  # noqa: F401  (registers the filters of generated cases)
+from .exchanges import RECORDER
 from .observations import OBSERVED
 from .oracles import Exchange, OracleRun, Send
 from .pacing import Pacer
@@ -161,11 +162,21 @@ class GuardedSession(requests.Session):
             # Statuses are counted by the `mx_observe` check; here only creations, deletions and ids.
             record_exchange(self.registry, OBSERVED, method, path, body, response.status_code, payload,
                             track_ids=self.staging, count_status=False)
+        RECORDER.record(method, urlsplit(url).query and f"{path}?{urlsplit(url).query}" or path,
+                        query=kwargs.get("params"), body=body, content=kwargs.get("data"),
+                        headers=kwargs.get("headers"), token=_bearer(kwargs.get("headers")),
+                        status=response.status_code, payload=payload, text=response.text, source="schemathesis")
         if self.oracles is not None:
             exchange = Exchange(method, path, response.status_code, payload, response.text, body=body,
                                 query=dict(kwargs.get("params") or {}), before=before)
             response.request.mx_findings = self.oracles.after(exchange)  # type: ignore[union-attr]
         return response
+
+
+def _bearer(headers: Any) -> str | None:
+    value = next((v for k, v in dict(headers or {}).items() if str(k).lower() == "authorization"), None)
+    value = value.decode() if isinstance(value, bytes) else value
+    return value[7:] if isinstance(value, str) and value.startswith("Bearer ") else None
 
 
 __all__ = ["build_schema", "GuardedSession", "StagingRefusal", "NEVER_FUZZED", "STAGING_NOT_FUZZED"]

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .exchanges import RECORDER
 from .observations import OBSERVED, Observations
 from .pacing import Pacer
 from .specs import BASE_PATH, operation_index
@@ -325,6 +326,8 @@ class Target:
             payload = None
         label = record_exchange(self.registry, self.observed, method, path, json, response.status_code, payload,
                                 track_ids=self.staging)
+        RECORDER.record(method, path, query=params, body=json, content=content, headers=headers, token=use or None,
+                        status=response.status_code, payload=payload, text=response.text)
         return Reply(method.upper(), path, response.status_code, response.headers, response.text, payload, label)
 
     def get(self, path: str, **kw: Any) -> Reply:
