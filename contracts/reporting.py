@@ -92,6 +92,9 @@ def gate_lines(extras: dict[str, Any], report_path: str | None) -> list[str]:
         why = []
         if extras.get("baseline"):
             why.append(f"{new} new failure{'' if new == 1 else 's'}")
+        else:
+            count = len(extras["failures"])
+            why.append(f"{count} failure{'' if count == 1 else 's'}")
         if extras.get("min_coverage"):
             why.append(f"coverage {extras['coverage']['percent']:g}% "
                        f"{'meets' if extras['min_coverage']['met'] else 'is below'} "
@@ -187,6 +190,17 @@ class ReportingPlugin:
 
     # ── progress ────────────────────────────────────────────────────────
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.is_worker or not self.progress:
+            return
+        self._stop = threading.Event()
+
+        def tick() -> None:  # an item may take minutes (a fuzzed operation): say so every 15 s
+            while not self._stop.wait(15):
+                self._show_progress(force=True)
+
+        threading.Thread(target=tick, name="mx-progress", daemon=True).start()
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.is_worker:
             self._count(item.nodeid for item in session.items)
@@ -228,6 +242,10 @@ class ReportingPlugin:
         if self.is_worker:
             self.config.workeroutput["modelux_parameters"] = RECORDER.parameters_json()
             return
+        if getattr(self, "_stop", None) is not None:
+            self._stop.set()
+            self.phase = "finished"
+            self._show_progress(force=True)
         results = self.suite.results
         if not results:
             return  # the run stopped before judging anything (a rejected token): nothing to add
