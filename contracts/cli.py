@@ -21,8 +21,11 @@ from typing import Any, Callable
 
 import click
 
+from .html_report import write_html
+from .merge import MergeError, load, merge_reports, write_junit
 from .options import OPTIONS, Option, pytest_args
 from .oracles import ORACLES
+from .replaying import ReplayError, replay_failure
 from .ruleset import RULES
 from .summary import EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
 
@@ -127,8 +130,6 @@ def rules(as_json: bool) -> None:
 def replay(failure_id: str, report_path: str, base_url: str | None, api_at_root: bool, token: str,
            other_token: str | None) -> None:
     """Re-send one failure's request sequence and say whether it still fails: exit 1 if it does, 0 if not."""
-    from .replaying import ReplayError, replay_failure
-
     try:
         still, why = replay_failure(json.loads(Path(report_path).read_text()), failure_id, base_url=base_url,
                                     api_at_root=api_at_root, token=token, other_token=other_token, log=click.echo)
@@ -150,9 +151,6 @@ def replay(failure_id: str, report_path: str, base_url: str | None, api_at_root:
 def merge(reports: tuple[str, ...], output: str, junit: str | None, html: str | None, baseline: str | None,
           baseline_update: bool, min_coverage: float | None) -> None:
     """Combine the JSON reports of a sharded run (--shard K/N) into one verdict; exit as one run would."""
-    from .html_report import write_html
-    from .merge import MergeError, load, merge_reports, write_junit
-
     if baseline_update and not baseline:
         raise click.UsageError("--baseline-update needs --baseline FILE")
     try:

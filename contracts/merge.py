@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .observations import Observations
-from .reporting import gate, gate_lines
+from .gate import gate, gate_lines
 from .settings import RunSettings
 from .summary import EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_VIOLATIONS, failures, render_summary, suite_errors, \
     verdict_json

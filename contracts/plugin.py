@@ -163,7 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
     RUNTIME.update(pacer=Pacer(per_process_rate), registry=registry, guard=Guard(registry, SETTINGS.staging))
     suite = _SuitePlugin(config)
     # Registered first, so its hooks of the same order run after the suite's (its verdict sections follow the verdict).
-    config.pluginmanager.register(ReportingPlugin(config, suite, _is_worker(config)), "modelux-contracts-reporting")
+    reporting = ReportingPlugin(config, suite, _is_worker(config), settings=current, describe=_describe,
+                                in_suite=_in_suite, failure_lines=_failure_lines)
+    config.pluginmanager.register(reporting, "modelux-contracts-reporting")
     config.pluginmanager.register(suite, "modelux-contracts-suite")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHandOver(), "modelux-contracts-xdist")

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import httpx
 
 from .repro import replay
+from .specs import load_spec
 from .target import api_root
 
 PLACEHOLDERS = ("$MODELUX_TOKEN", "$MODELUX_OTHER_TOKEN")
@@ -31,8 +32,6 @@ def _schema_checker(strict_spec: bool) -> Callable[[dict[str, Any], Any], str | 
     def problem(step: dict[str, Any], response: httpx.Response) -> str | None:
         import schemathesis
         from schemathesis.core.failures import FailureGroup
-
-        from .specs import load_spec
 
         if not step.get("operation"):
             return None

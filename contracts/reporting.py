@@ -15,23 +15,20 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
-from . import baseline as baseline_file
 from . import coverage, shard
 from .exchanges import RECORDER
+from .html_report import write_html
 from .observations import OBSERVED
 from .options import BY_DEST
 from .repro import failures_of
 from .rules.core import SuiteError
-from .summary import (EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_VIOLATIONS, failures, render_summary, suite_errors,
-                      verdict_json)
-
-REPLAY_HINT = "modelux-contracts replay ID --report REPORT.json --base-url URL --token KEY"
-
+from .settings import RunSettings
+from .gate import gate, gate_lines
+from .summary import render_summary, verdict_json
 
 def option(config: pytest.Config, dest: str) -> Any:
     return getattr(config.option, BY_DEST[dest].pytest_dest, None)
@@ -46,69 +43,15 @@ def item_kind(nodeid: str) -> str:
     return "rule"
 
 
-def gate(settings_strict_spec: bool, results: dict[str, dict[str, Any]], statuses: dict[str, dict[str, int]],
-         parameters: dict[str, list[str]], baseline_path: str | None, update: bool, min_coverage: float | None,
-         ) -> dict[str, Any]:
-    """Everything the reports add to the verdict, and the exit status it implies (None: leave pytest's)."""
-    every = [f for entry in results.values() for f in entry.get("failures") or ()]
-    extras: dict[str, Any] = {"failures": every,
-                              "coverage": coverage.compute(statuses, parameters, settings_strict_spec)}
-    failed = bool(failures(results))
-    if baseline_path:
-        if update:
-            baseline_file.write(baseline_path, every)
-        judged = {entry["key"] for entry in results.values() if entry["outcome"] in ("passed", "failed", "error")}
-        verdict = baseline_file.classify(every, baseline_file.load(baseline_path), judged)
-        extras["baseline"] = {"path": baseline_path, "updated": update, **verdict}
-        # a failed item without any recorded failure (it cannot happen, but would never pass silently)
-        failed = bool(verdict["new"]) or any(not entry.get("failures") for entry in failures(results))
-    below = min_coverage is not None and extras["coverage"]["percent"] < min_coverage
-    extras["min_coverage"] = {"minimum": min_coverage, "met": not below} if min_coverage is not None else None
-    exit_status = None
-    if baseline_path or min_coverage is not None:
-        exit_status = (EXIT_VIOLATIONS if failed or below else EXIT_SUITE_ERROR if suite_errors(results)
-                       else EXIT_CONFORMANT)
-    extras["exit_status"] = exit_status
-    return extras
-
-
-def gate_lines(extras: dict[str, Any], report_path: str | None) -> list[str]:
-    """What the reports add to the printed verdict."""
-    lines: list[str] = []
-    shown = extras["failures"]
-    if shown:
-        hint = REPLAY_HINT.replace("REPORT.json", report_path or "REPORT.json")
-        lines += ["", f"Failures, each with its minimal request sequence (replay one: {hint}):"]
-        for failure in shown[:20]:
-            lines.append(f"  {failure['id']}  {failure['fingerprint']}")
-            lines += [f"      {line}" for line in failure["curl"]] if len(shown) <= 5 else []
-        if len(shown) > 20:
-            lines.append(f"  … and {len(shown) - 20} more (see the JSON or HTML report)")
-    lines += coverage.summary_lines(extras["coverage"], (extras.get("min_coverage") or {}).get("minimum"))
-    if extras.get("baseline"):
-        lines += baseline_file.summary_lines(extras["baseline"]["path"], extras["baseline"])
-    if extras.get("exit_status") is not None:
-        new = len(extras["baseline"]["new"]) if extras.get("baseline") else None
-        why = []
-        if extras.get("baseline"):
-            why.append(f"{new} new failure{'' if new == 1 else 's'}")
-        else:
-            count = len(extras["failures"])
-            why.append(f"{count} failure{'' if count == 1 else 's'}")
-        if extras.get("min_coverage"):
-            why.append(f"coverage {extras['coverage']['percent']:g}% "
-                       f"{'meets' if extras['min_coverage']['met'] else 'is below'} "
-                       f"--min-coverage {extras['min_coverage']['minimum']:g}%")
-        word = {EXIT_CONFORMANT: "PASS", EXIT_VIOLATIONS: "FAIL", EXIT_SUITE_ERROR: "UNDECIDED"}[extras["exit_status"]]
-        lines += [f"Gate: {word} — {'; '.join(why)} (exit {extras['exit_status']})"]
-    return lines
-
-
 class ReportingPlugin:
-    def __init__(self, config: pytest.Config, suite: Any, is_worker: bool):
+    def __init__(self, config: pytest.Config, suite: Any, is_worker: bool, *, settings: Callable[[], RunSettings],
+                 describe: Callable[[pytest.Item], tuple[str, str, str]], in_suite: Callable[[pytest.Item], bool],
+                 failure_lines: Callable[[pytest.TestReport], list[str]]):
         self.config = config
         self.suite = suite  # the suite's session plugin: its `results`, `report_extras`
         self.is_worker = is_worker
+        # what the plugin knows of the run and its items (passed in: the plugin imports this module)
+        self.settings, self.describe, self.in_suite, self.failure_lines = settings, describe, in_suite, failure_lines
         self.started = time.monotonic()
         text = option(config, "shard")
         try:
@@ -127,15 +70,13 @@ class ReportingPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        from .plugin import _describe, _in_suite
-
         if self.shard is None:
             return
         k, n = self.shard
         kept, dropped = [], []
         for item in items:
-            if _in_suite(item):
-                kind, key, _ = _describe(item)
+            if self.in_suite(item):
+                kind, key, _ = self.describe(item)
                 (kept if shard.shard_of(f"{kind}:{key}", n) == k else dropped).append(item)
             else:
                 kept.append(item)
@@ -159,13 +100,11 @@ class ReportingPlugin:
         if not report.failed or call.when == "teardown" or (call.excinfo is not None
                                                             and call.excinfo.errisinstance(SuiteError)):
             return report
-        from .plugin import _failure_lines, current
-
         props = dict(item.user_properties)
         if "mx_kind" not in props:
             return report
-        settings = current()
-        entry = {"kind": props["mx_kind"], "key": props["mx_key"], "details": _failure_lines(report)}
+        settings = self.settings()
+        entry = {"kind": props["mx_kind"], "key": props["mx_key"], "details": self.failure_lines(report)}
         documented = coverage.documented(settings.strict_spec)
         report.mx_failures = failures_of(  # type: ignore[attr-defined]  (travels to the xdist controller)
             entry, report.longreprtext or "", list(RECORDER.exchanges), api_url=settings.api_url,
@@ -237,8 +176,6 @@ class ReportingPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .plugin import current
-
         if self.is_worker:
             self.config.workeroutput["modelux_parameters"] = RECORDER.parameters_json()
             return
@@ -249,7 +186,7 @@ class ReportingPlugin:
         results = self.suite.results
         if not results:
             return  # the run stopped before judging anything (a rejected token): nothing to add
-        settings = current()
+        settings = self.settings()
         self.extras = gate(settings.strict_spec, results, {k: dict(v) for k, v in OBSERVED.statuses.items()},
                            RECORDER.parameters_json(), option(self.config, "baseline"),
                            bool(option(self.config, "baseline_update")), option(self.config, "min_coverage"))
@@ -264,8 +201,6 @@ class ReportingPlugin:
             session.exitstatus = self.extras["exit_status"]
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        from .plugin import current
-
         if self.is_worker or self.extras is None:
             return
         for line in gate_lines(self.extras, option(config, "report")):
@@ -274,6 +209,5 @@ class ReportingPlugin:
             terminalreporter.write_line(line, **markup)
         html_path = option(config, "html")
         if html_path:
-            from .html_report import write_html
-
-            write_html(html_path, {**verdict_json(current(), self.suite.results, OBSERVED), **self.suite.report_extras})
+            write_html(html_path, {**verdict_json(self.settings(), self.suite.results, OBSERVED),
+                                   **self.suite.report_extras})

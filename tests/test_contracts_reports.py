@@ -159,6 +159,7 @@ def replay(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_a_failure_reproduces_by_its_curl_lines_and_by_replay(tmp_path):
     report = tmp_path / "report.json"
     with serve(VARIANTS["patch-does-not-bump"]) as broken, serve() as intact:
@@ -185,6 +186,7 @@ def test_a_failure_reproduces_by_its_curl_lines_and_by_replay(tmp_path):
         assert unknown.returncode == 2 and "no failure 'ffffffff'" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_a_baseline_lets_known_failures_pass_and_fails_new_ones(tmp_path):
     known = tmp_path / "baseline.json"
     rules = ("--rules", "MX-VERSION-BUMP,MX-UNKNOWN-ID-404", "--phases", "none", "-q", "--seed", "1", "--",
@@ -205,6 +207,7 @@ def test_a_baseline_lets_known_failures_pass_and_fails_new_ones(tmp_path):
     assert "FIXED  " in other.stdout and "MX-VERSION-BUMP | PATCH /routing-configs/{id} | 200" in other.stdout
 
 
+@pytest.mark.slow
 def test_min_coverage_fails_a_run_that_exercised_too_little():
     low = run_suite("--rules", "MX-UNKNOWN-ID-404", "--min-coverage", "90", "-q")
     assert low.returncode == 1, output(low)
@@ -219,6 +222,7 @@ def _checks(report: dict) -> set[tuple[str, str, str]]:
     return {(r["kind"], r["key"], r["outcome"]) for r in report["results"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [None, "patch-does-not-bump"])
 def test_shards_merged_equal_one_full_run(tmp_path, variant):
     with serve(VARIANTS[variant] if variant else None) as target:
