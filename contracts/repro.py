@@ -24,6 +24,8 @@ import re
 import shlex
 from typing import Any, Callable, Iterable
 
+from .target import replace_strings
+
 ID_KEYS = ("id", "key", "secret", "signing_secret", "signingSecret")
 _VOLATILE = re.compile(r"(^id$|_id$|_at$|^key$|^key_prefix$|secret|^timestamp$|^request_id$|^delivery_id$)",
                        re.I)
@@ -208,19 +210,6 @@ def _difference(now: Any, then: Any, at: str = "$") -> str | None:
 # ── failures of one test item ────────────────────────────────────────────────
 
 
-def _masked(value: Any, secrets: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for secret, placeholder in secrets.items():
-            if secret:
-                value = value.replace(secret, placeholder)
-        return value
-    if isinstance(value, dict):
-        return {k: _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, secrets) for v in value]
-    return value
-
-
 def failures_of(entry: dict[str, Any], message: str, exchanges: list[dict[str, Any]], *, api_url: str, token: str,
                 other_token: str | None, documented: Callable[[str | None], list[str]]) -> list[dict[str, Any]]:
     """One failure per check a failed test item names, each with its id, fingerprint and reproduction."""
@@ -246,7 +235,7 @@ def failures_of(entry: dict[str, Any], message: str, exchanges: list[dict[str, A
         replay_steps = [{k: v for k, v in step.items() if k not in ("text",)} for step in steps]
         for step in replay_steps[:-1]:
             step.pop("payload", None)  # only the bound values of earlier answers are needed
-        out.append(_masked({
+        out.append(replace_strings({
             "id": failure_id(text), "fingerprint": text, "check": check, "operation": operation, "status": status,
             "kind": entry["kind"], "key": entry["key"], "detail": detail, "api_url": api_url,
             "expect": expect, "steps": replay_steps, "curl": curl_lines(steps, api_url, secrets),
@@ -333,18 +322,6 @@ def _at(payload: Any, path: list[Any]) -> Any:
     return payload
 
 
-def _substitute(value: Any, mapping: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for old, new in mapping.items():
-            value = value.replace(old, new)
-        return value
-    if isinstance(value, dict):
-        return {k: _substitute(v, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, mapping) for v in value]
-    return value
-
-
 def replay(failure: dict[str, Any], send: Callable[[dict[str, Any]], tuple[int, Any, str]],
            schema_problem: Callable[[dict[str, Any], int, Any, str], str | None], log: Callable[[str], None]
            ) -> tuple[bool, str]:
@@ -353,7 +330,7 @@ def replay(failure: dict[str, Any], send: Callable[[dict[str, Any]], tuple[int, 
     mapping: dict[str, str] = {}
     status, payload, text = 0, None, ""
     for number, recorded in enumerate(failure["steps"], 1):
-        step = _substitute({k: v for k, v in recorded.items() if k not in ("binds", "payload")}, mapping)
+        step = replace_strings({k: v for k, v in recorded.items() if k not in ("binds", "payload")}, mapping)
         status, payload, text = send(step)
         log(f"  {number}. {step['method']} {_url(step)} → {status} (recorded: {recorded['status']})")
         for bind in recorded.get("binds") or []:

@@ -420,3 +420,17 @@ class Target:
 def dumps(value: Any, limit: int = 300) -> str:
     text = jsonlib.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def replace_strings(value: Any, mapping: dict[str, str]) -> Any:
+    """A JSON document with every occurrence of each key of `mapping` in its strings replaced by its value."""
+    if isinstance(value, str):
+        for old, new in mapping.items():
+            if old:
+                value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: replace_strings(v, mapping) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_strings(v, mapping) for v in value]
+    return value
