@@ -121,6 +121,8 @@ def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
     def send(path: str, token: str | None = None, query: Any = None) -> Exchange:
         response = pacer.send(lambda: session.get(settings.api_url + path, params=query, timeout=30,
                                                   headers={"Authorization": f"Bearer {token or settings.token}"}))
+        RECORDER.record("GET", path, query=query, token=token or settings.token, status=response.status_code,
+                        payload=_payload(response), text=response.text, source="oracle")
         return Exchange("GET", path, response.status_code, _payload(response), response.text, query=dict(query or {}),
                         foreign=bool(token) and token != settings.token)
 

@@ -11,7 +11,6 @@ a run that has either option), prints its sections after the verdict, and writes
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from dataclasses import asdict
@@ -63,7 +62,10 @@ class ReportingPlugin:
         self.done: dict[str, int] = {}
         self.phase = "starting"
         self._last_progress = 0.0
-        self.progress = bool(option(config, "progress")) or (sys.stdout.isatty() and not os.environ.get("CI"))
+        self.progress = not is_worker and (bool(option(config, "progress"))
+                                           or (os.isatty(1) and not os.environ.get("CI")))
+        # stderr as it is now, before pytest captures output around each test: progress shows during a long one
+        self._out = os.fdopen(os.dup(2), "w", buffering=1) if self.progress else None
 
     # ── sharding ────────────────────────────────────────────────────────
 
@@ -163,8 +165,11 @@ class ReportingPlugin:
                           (("rule", "rules"), ("conformance", "operations"), ("stateful", "stateful"))
                           if self.totals.get(kind))
         elapsed = int(now - self.started)
-        sys.stderr.write(f"[modelux-contracts] {elapsed // 60}:{elapsed % 60:02d} {self.phase}: {parts} done\n")
-        sys.stderr.flush()
+        writer = getattr(self.config.pluginmanager.get_plugin("terminalreporter"), "_tw", None)
+        if getattr(writer, "width_of_current_line", 0) and threading.current_thread() is threading.main_thread():
+            writer.line()  # after a line of dots (-q), not in the middle of it
+        if self._out is not None and not self._out.closed:
+            self._out.write(f"[modelux-contracts] {elapsed // 60}:{elapsed % 60:02d} {self.phase}: {parts} done\n")
 
     # ── the end of the session ──────────────────────────────────────────
 
@@ -183,6 +188,7 @@ class ReportingPlugin:
             self._stop.set()
             self.phase = "finished"
             self._show_progress(force=True)
+            self._out.close()
         results = self.suite.results
         if not results:
             return  # the run stopped before judging anything (a rejected token): nothing to add

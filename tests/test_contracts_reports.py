@@ -197,6 +197,7 @@ def test_a_baseline_lets_known_failures_pass_and_fails_new_ones(tmp_path):
         made = run_suite(*target, "--baseline", str(known), "--baseline-update", *rules)
         again = run_suite(*target, "--baseline", str(known), *rules)
     assert plain.returncode == 1, output(plain)
+    assert "[modelux-contracts]" not in plain.stderr  # no terminal, no --progress: quiet
     assert made.returncode == 0 and known.exists(), output(made)
     assert again.returncode == 0 and "Gate: PASS — 0 new failures" in again.stdout, output(again)
     assert "KNOWN" in again.stdout and verdict(again).startswith("Verdict: NOT CONFORMANT")  # listed, not failing
@@ -208,10 +209,12 @@ def test_a_baseline_lets_known_failures_pass_and_fails_new_ones(tmp_path):
 
 
 @pytest.mark.slow
-def test_min_coverage_fails_a_run_that_exercised_too_little():
-    low = run_suite("--rules", "MX-UNKNOWN-ID-404", "--min-coverage", "90", "-q")
+def test_min_coverage_fails_a_run_that_exercised_too_little_and_progress_is_shown_when_asked():
+    low = run_suite("--rules", "MX-UNKNOWN-ID-404", "--min-coverage", "90", "-q", "--progress")
     assert low.returncode == 1, output(low)
     assert "--min-coverage 90%: NOT MET" in low.stdout and "is below --min-coverage 90%" in low.stdout
+    # progress was asked for (no terminal here): phase, items done, elapsed
+    assert "[modelux-contracts] 0:0" in low.stderr and "finished: rules 1/1 done" in low.stderr, low.stderr
 
 
 SELECTION = ("--phases", "examples", "--max-examples", "2", "--seed", "3", "-q", "--",
