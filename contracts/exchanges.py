@@ -57,8 +57,13 @@ class Recorder:
         params.update({str(k): v for k, v in dict(query or {}).items()})
         found = operation_index().find(method, split.path)
         raw = body is None and content is not None  # a raw body keeps its Content-Type
-        extra = {str(k): str(_text(v)) for k, v in dict(headers or {}).items()
-                 if str(k).lower() not in _PLAIN_HEADERS or (raw and str(k).lower() == "content-type")}
+        given = {str(k): str(_text(v)) for k, v in dict(headers or {}).items()}
+        kept = {"authorization"} if any(k.lower() == "authorization" for k in given) else set()
+        if kept:
+            token = None  # an Authorization header of its own (a Basic one, say) is sent as it was
+        if raw:
+            kept.add("content-type")
+        extra = {k: v for k, v in given.items() if k.lower() not in _PLAIN_HEADERS or k.lower() in kept}
         exchange = {"method": method.upper(), "path": split.path, "query": params, "body": body,
                     "content": _text(content) if body is None else None, "headers": extra, "token": token,
                     "status": status, "payload": payload, "text": (text or "")[:2000],
@@ -68,7 +73,7 @@ class Recorder:
                 sent = self.parameters.setdefault(found[1], set())
                 sent.update(f"path:{name}" for name in found[2])
                 sent.update(f"query:{name}" for name in params)
-                sent.update(f"header:{name.lower()}" for name in extra if name.lower() != "content-type")
+                sent.update(f"header:{name.lower()}" for name in extra if name.lower() not in _PLAIN_HEADERS)
             if self.item is None or self.frozen:
                 return
             self.exchanges.append(exchange)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 import httpx
 
 from .repro import replay
 from .specs import load_spec
-from .target import api_root
+from .target import api_root, replace_strings
 
 PLACEHOLDERS = ("$MODELUX_TOKEN", "$MODELUX_OTHER_TOKEN")
 
@@ -50,17 +51,20 @@ def replay_failure(report: dict[str, Any], failure_id: str, *, base_url: str | N
                    other_token: str | None = None, api_at_root: bool = False,
                    log: Callable[[str], None] = print) -> tuple[bool, str]:
     failure = find_failure(report, failure_id)
+    if not failure.get("steps"):
+        raise ReplayError(f"failure {failure['id']} has no recorded request to replay: {failure.get('detail', '')}")
     api = api_root(base_url, api_at_root) if base_url else failure["api_url"]
     keys = {"$MODELUX_TOKEN": token, "$MODELUX_OTHER_TOKEN": other_token}
     client = httpx.Client(timeout=30, follow_redirects=False)
     last: list[httpx.Response] = []
 
     def send(step: dict[str, Any]) -> tuple[int, Any, str]:
+        if other_token is None and "$MODELUX_OTHER_TOKEN" in json.dumps(step):
+            raise ReplayError("a step sends the second organization's key: pass --other-token")
+        step = replace_strings(step, {k: v for k, v in keys.items() if v}) | {"token": step.get("token")}
         headers = dict(step.get("headers") or {})
         key = step.get("token")
         if key in PLACEHOLDERS:
-            if not keys[key]:
-                raise ReplayError(f"a step sends the second organization's key: pass --other-token")
             key = keys[key]
         if key:
             headers["Authorization"] = f"Bearer {key}"

@@ -57,6 +57,8 @@ class ReportingPlugin:
             self.shard = shard.parse(text) if text else None
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if option(config, "baseline_update") and not option(config, "baseline"):
+            raise pytest.UsageError("--baseline-update needs --baseline FILE (the file to write)")
         self.extras: dict[str, Any] | None = None
         self.totals: dict[str, int] = {}
         self.done: dict[str, int] = {}

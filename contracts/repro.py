@@ -274,16 +274,14 @@ def curl_lines(steps: list[dict[str, Any]], api_url: str, secrets: dict[str, str
     """The sequence as shell lines: `curl` with the token from the environment; ids handed out by an earlier step
     are read from its answer (with python3) into variables the later steps use."""
     lines = [f': "${{MODELUX_API:={api_url}}}"']
-    variables: dict[str, str] = {}
+    variables: dict[str, str] = {secret: placeholder[1:] for secret, placeholder in secrets.items() if secret}
     for number, step in enumerate(steps, 1):
         token = step.get("token")
         parts = ["curl", "-sS", "-X", step["method"]]
         if token in secrets:
             parts += ["-H", f'"Authorization: Bearer {secrets[token]}"']
-        elif token in variables:
-            parts += ["-H", _shell("Authorization: Bearer ", {}) + f'"${variables[token]}"']
         elif token:
-            parts += ["-H", shlex.quote(f"Authorization: Bearer {token}")]
+            parts += ["-H", _shell(f"Authorization: Bearer {token}", variables)]
         for name, value in (step.get("headers") or {}).items():
             parts += ["-H", _shell(f"{name}: {value}", variables)]
         if step.get("body") is not None:

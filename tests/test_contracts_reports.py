@@ -19,6 +19,7 @@ from tests.test_contracts_proof import ROOT, output, run_suite, serve, verdict
 
 from contracts import baseline, shard
 from contracts.coverage import compute
+from contracts.exchanges import Recorder
 from contracts.html_report import render_html
 from contracts.repro import curl_lines, failures_of, fingerprint, minimal_sequence, still_fails
 
@@ -247,3 +248,18 @@ def test_shards_merged_equal_one_full_run(tmp_path, variant):
     assert {f["fingerprint"] for f in combined["failures"]} == {f["fingerprint"] for f in whole["failures"]}
     assert (tmp_path / "merged.xml").read_text().count("<testcase") == len(whole["results"])
     assert "Modelux contract verdict" in (tmp_path / "merged.html").read_text()
+
+
+def test_recorded_headers_of_their_own_are_replayed_and_the_token_never_written_down():
+    recorder = Recorder()
+    recorder.start("item")
+    recorder.record("GET", "/projects?limit=1", headers={"Authorization": "Basic bXg6bXg=", "User-Agent": "x"},
+                    token=TOKEN, status=401, payload={"error": "no", "code": "unauthorized"})
+    recorder.record("POST", "/webhooks/endpoints", body={"url": f"http://h/?key={TOKEN}"}, token=TOKEN, status=201)
+    basic, echoed = recorder.take()
+    assert basic["token"] is None and basic["headers"] == {"Authorization": "Basic bXg6bXg="}
+    assert basic["query"] == {"limit": "1"} and basic["operation"] == "GET /projects"
+    lines = curl_lines([basic, echoed], "http://h", {TOKEN: "$MODELUX_TOKEN"})
+    assert "'Authorization: Basic bXg6bXg='" in lines[1] and "Bearer" not in lines[1]
+    assert TOKEN not in "".join(lines) and '"$MODELUX_TOKEN"' in lines[2]
+    assert recorder.parameters_json()["GET /projects"] == ["query:limit"]
