@@ -57,7 +57,8 @@ class Recorder:
         params.update({str(k): v for k, v in dict(query or {}).items()})
         found = operation_index().find(method, split.path)
         raw = body is None and content is not None  # a raw body keeps its Content-Type
-        given = {str(k): str(_text(v)) for k, v in dict(headers or {}).items()}
+        given = {str(k): str(_text(v)) for k, v in dict(headers or {}).items()
+                 if not (str(k).lower() == "authorization" and token and _text(v) == f"Bearer {token}")}
         kept = {"authorization"} if any(k.lower() == "authorization" for k in given) else set()
         if kept:
             token = None  # an Authorization header of its own (a Basic one, say) is sent as it was

@@ -29,6 +29,7 @@ pre{background:#111827;color:#e5e7eb;padding:10px;border-radius:6px;overflow-x:a
 .failure{background:#fff;border:1px solid #e1e4ea;border-left:4px solid #b91c1c;border-radius:6px;padding:10px 14px;
 margin:10px 0}.failure.known{border-left-color:#d97706}code{font-size:12px}.small{font-size:12px;color:#4b5565}
 .bar{display:inline-block;height:8px;background:#2563eb;border-radius:4px;vertical-align:middle}
+.nowrap{white-space:nowrap}
 """
 MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP", "suite_error": "BUG"}
 
@@ -135,8 +136,8 @@ def _coverage(report: dict[str, Any]) -> str:
         share = len(st["exercised"]) / len(st["documented"]) if st["documented"] else 1
         rows.append([("<span class='PASS'>yes</span>" if op["exercised"] else "<span class='FAIL'>no</span>"),
                      _e(label),
-                     f"<span class='bar' style='width:{int(share * 60)}px'></span> "
-                     f"{len(st['exercised'])}/{len(st['documented'])}",
+                     f"<span class='nowrap'><span class='bar' style='width:{int(share * 60)}px'></span> "
+                     f"{len(st['exercised'])}/{len(st['documented'])}</span>",
                      _e(", ".join(st["missing"])), f"{len(pa['exercised'])}/{len(pa['documented'])}",
                      _e(", ".join(pa["missing"]))])
     return "<h2>Spec coverage</h2>" + head + _table(

@@ -256,7 +256,9 @@ def test_recorded_headers_of_their_own_are_replayed_and_the_token_never_written_
     recorder.record("GET", "/projects?limit=1", headers={"Authorization": "Basic bXg6bXg=", "User-Agent": "x"},
                     token=TOKEN, status=401, payload={"error": "no", "code": "unauthorized"})
     recorder.record("POST", "/webhooks/endpoints", body={"url": f"http://h/?key={TOKEN}"}, token=TOKEN, status=201)
-    basic, echoed = recorder.take()
+    recorder.record("GET", "/logs", headers={"Authorization": f"Bearer {TOKEN}"}, token=TOKEN, status=200)
+    basic, echoed, plain = recorder.take()
+    assert plain["token"] == TOKEN and plain["headers"] == {}  # the run's own bearer header is its token
     assert basic["token"] is None and basic["headers"] == {"Authorization": "Basic bXg6bXg="}
     assert basic["query"] == {"limit": "1"} and basic["operation"] == "GET /projects"
     lines = curl_lines([basic, echoed], "http://h", {TOKEN: "$MODELUX_TOKEN"})
