@@ -28,7 +28,7 @@ def gate(settings_strict_spec: bool, results: dict[str, dict[str, Any]], statuse
         judged = {entry["key"] for entry in results.values() if entry["outcome"] in ("passed", "failed", "error")}
         verdict = baseline_file.classify(every, baseline_file.load(baseline_path), judged)
         extras["baseline"] = {"path": baseline_path, "updated": update, **verdict}
-        # a failed item without any recorded failure (it cannot happen, but would never pass silently)
+        # a failed item with no failure record (a run stopped mid-way) counts as new: it never passes silently
         failed = bool(verdict["new"]) or any(not entry.get("failures") for entry in failures(results))
     below = min_coverage is not None and extras["coverage"]["percent"] < min_coverage
     extras["min_coverage"] = {"minimum": min_coverage, "met": not below} if min_coverage is not None else None

@@ -25,9 +25,10 @@ from .observations import OBSERVED
 from .options import BY_DEST
 from .repro import failures_of
 from .rules.core import SuiteError
-from .settings import RunSettings
 from .gate import gate, gate_lines
+from .settings import RunSettings
 from .summary import render_summary, verdict_json
+
 
 def option(config: pytest.Config, dest: str) -> Any:
     return getattr(config.option, BY_DEST[dest].pytest_dest, None)
@@ -110,10 +111,15 @@ class ReportingPlugin:
         settings = self.settings()
         entry = {"kind": props["mx_kind"], "key": props["mx_key"], "details": self.failure_lines(report)}
         documented = coverage.documented(settings.strict_spec)
-        report.mx_failures = failures_of(  # type: ignore[attr-defined]  (travels to the xdist controller)
-            entry, report.longreprtext or "", list(RECORDER.exchanges), api_url=settings.api_url,
-            token=settings.token, other_token=settings.other_token,
-            documented=lambda label: (documented.get(label) or {}).get("statuses", []))
+        arguments = dict(api_url=settings.api_url, token=settings.token, other_token=settings.other_token,
+                         documented=lambda label: (documented.get(label) or {}).get("statuses", []))
+        try:
+            found = failures_of(entry, report.longreprtext or "", list(RECORDER.exchanges), **arguments)
+        except Exception as exc:  # noqa: BLE001 — a reproduction must never cost the run its verdict
+            found = failures_of(entry, "", [], **arguments)
+            for failure in found:
+                failure["repro_error"] = f"{type(exc).__name__}: {exc}"
+        report.mx_failures = found  # type: ignore[attr-defined]  (travels to the xdist controller)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
