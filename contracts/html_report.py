@@ -18,7 +18,8 @@ body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color
 main{max-width:1200px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dce3;padding-bottom:4px}
 .verdict{padding:14px 18px;border-radius:8px;font-size:17px;font-weight:600;margin:14px 0}
-.ok{background:#e3f6e8;color:#14532d;border:1px solid #9bd8ad}.bad{background:#fde8e8;color:#7f1d1d;border:1px solid #f3a5a5}
+.ok{background:#e3f6e8;color:#14532d;border:1px solid #9bd8ad}
+.bad{background:#fde8e8;color:#7f1d1d;border:1px solid #f3a5a5}
 .undecided{background:#fff4d6;color:#713f12;border:1px solid #f0cf7a}
 .meta{color:#4b5565;font-size:13px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
@@ -112,7 +113,8 @@ def _results(report: dict[str, Any]) -> str:
             rule = RULES.get(r["key"])
             source = rule.source if rule else "model"
             ref = rule.ref if rule else ""
-            out.append([f"<span class='{MARK[r['outcome']]}'>{MARK[r['outcome']]}</span>", f"<code>{_e(r['key'])}</code>",
+            out.append([f"<span class='{MARK[r['outcome']]}'>{MARK[r['outcome']]}</span>",
+                        f"<code class='nowrap'>{_e(r['key'])}</code>",
                         _e(source), _e(r.get("title")) + (f"<div class='small'>{_e(ref)}</div>" if ref else ""),
                         details(r)])
         html += "<h2>Domain rules, with their sources</h2>" + _table(["", "code", "source", "rule", "details"], out)
@@ -186,7 +188,8 @@ def render_html(report: dict[str, Any]) -> str:
             f"{_results(report)}{_coverage(report)}{_gaps(report)}{_rest(report)}")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-            f"<title>Modelux contract verdict</title><style>{CSS}</style></head><body><main>{body}</main></body></html>")
+            f"<title>Modelux contract verdict</title><style>{CSS}</style></head>"
+            f"<body><main>{body}</main></body></html>")
 
 
 def write_html(path: str | Path, report: dict[str, Any]) -> None:
