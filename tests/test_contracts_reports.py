@@ -15,6 +15,7 @@ import sys
 
 import pytest
 from tests.broken_variants import VARIANTS
+from tests.test_browser import launch
 from tests.test_contracts_proof import ROOT, output, run_suite, serve, verdict
 
 from contracts import baseline, shard
@@ -131,9 +132,13 @@ def test_coverage_counts_operations_statuses_and_parameters():
     assert 0 < report["percent"] < 5
 
 
-def test_the_html_report_is_self_contained_and_escapes_what_the_target_said():
-    hostile = "<script>alert(1)</script><img src=http://evil.example/x>"
-    report = {"target": "http://h", "spec": "effective", "profile": "default", "exit_status": 1,
+HOSTILE = "<script>alert(1)</script><img src=http://evil.example/x>"
+
+
+def hostile_report() -> dict:
+    """A report whose every text from the target tries to be markup."""
+    hostile = HOSTILE
+    return {"target": "http://h", "spec": "effective", "profile": "default", "exit_status": 1,
               "verdict_lines": ["Verdict: NOT CONFORMANT — 1 of 1 checks failed"],
               "results": [{"kind": "rule", "key": "MX-VERSION-BUMP", "title": "t", "outcome": "failed",
                            "details": [hostile]}],
@@ -143,13 +148,43 @@ def test_the_html_report_is_self_contained_and_escapes_what_the_target_said():
               "spec_gaps": [{"operation": "GET /logs", "status": 400, "count": 1, "erratum": "E2",
                              "summary": hostile, "example": hostile}],
               "coverage": compute({}, {})}
-    html = render_html(report)
+
+
+def test_the_html_report_is_self_contained_and_escapes_what_the_target_said():
+    html = render_html(hostile_report())
     assert "<script" not in html and "evil.example" not in html.replace("http://evil.example/x&gt;", "")
     assert "&lt;script&gt;" in html and "<img" not in html
     assert "src=" not in html.replace("src=http://evil.example", "") and "<link" not in html
     assert html.index("Verdict: NOT CONFORMANT") < html.index("Failures, with their reproduction")
     assert "[spec]" not in html and ">spec<" in html  # the rule's source
     assert "Spec coverage" in html and "Spec gaps" in html
+
+
+def test_the_html_report_opens_in_a_browser_without_network(tmp_path):
+    """Chromium, offline: the page asks for nothing but itself, runs no script and shows every section."""
+    from playwright.sync_api import sync_playwright
+
+    page_file = tmp_path / "contracts.html"
+    page_file.write_text(render_html(hostile_report()))
+    asked: list[str] = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright, str(tmp_path / "profile"))
+        try:
+            browser.set_offline(True)
+            page = browser.new_page()
+            page.on("request", lambda request: asked.append(request.url))
+            page.on("dialog", lambda dialog: asked.append("dialog: " + dialog.message))
+            page.goto(page_file.as_uri())
+            headings = page.locator("h2").all_inner_texts()
+            verdict = page.locator(".verdict").inner_text()
+            shown = page.locator("pre").first.inner_text()
+        finally:
+            browser.close()
+    assert asked == [page_file.as_uri()]
+    assert verdict.startswith("Verdict: NOT CONFORMANT")
+    assert headings[:2] == ["Failures, with their reproduction", "Domain rules, with their sources"]
+    assert {"Spec coverage", "Spec gaps"} <= set(headings)
+    assert HOSTILE in shown  # shown as text, never run
 
 
 # ── end to end ───────────────────────────────────────────────────────────────
