@@ -139,15 +139,15 @@ def hostile_report() -> dict:
     """A report whose every text from the target tries to be markup."""
     hostile = HOSTILE
     return {"target": "http://h", "spec": "effective", "profile": "default", "exit_status": 1,
-              "verdict_lines": ["Verdict: NOT CONFORMANT — 1 of 1 checks failed"],
-              "results": [{"kind": "rule", "key": "MX-VERSION-BUMP", "title": "t", "outcome": "failed",
-                           "details": [hostile]}],
-              "failures": [{"id": "abc", "fingerprint": hostile, "detail": hostile, "kind": "rule",
-                            "key": "MX-VERSION-BUMP", "expect": {"kind": "status", "expected": [404]},
-                            "curl": [f"curl '{hostile}'"]}],
-              "spec_gaps": [{"operation": "GET /logs", "status": 400, "count": 1, "erratum": "E2",
-                             "summary": hostile, "example": hostile}],
-              "coverage": compute({}, {})}
+            "verdict_lines": ["Verdict: NOT CONFORMANT — 1 of 1 checks failed"],
+            "results": [{"kind": "rule", "key": "MX-VERSION-BUMP", "title": "t", "outcome": "failed",
+                         "details": [hostile]}],
+            "failures": [{"id": "abc", "fingerprint": hostile, "detail": hostile, "kind": "rule",
+                          "key": "MX-VERSION-BUMP", "expect": {"kind": "status", "expected": [404]},
+                          "curl": [f"curl '{hostile}'"]}],
+            "spec_gaps": [{"operation": "GET /logs", "status": 400, "count": 1, "erratum": "E2",
+                           "summary": hostile, "example": hostile}],
+            "coverage": compute({}, {})}
 
 
 def test_the_html_report_is_self_contained_and_escapes_what_the_target_said():
