@@ -21,8 +21,11 @@ from typing import Any, Callable
 
 import click
 
+from .html_report import write_html
+from .merge import MergeError, load, merge_reports, write_junit
 from .options import OPTIONS, Option, pytest_args
 from .oracles import ORACLES
+from .replaying import ReplayError, replay_failure
 from .ruleset import RULES
 from .summary import EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
 
@@ -113,6 +116,57 @@ def rules(as_json: bool) -> None:
         if r.code in ORACLES:
             extra += " — generic oracle: judges every exchange of the phases; this rule probes it"
         click.echo(f"{r.code:30} [{r.source}] {r.title}{extra}")
+
+
+@main.command()
+@click.argument("failure_id")
+@click.option("--report", "report_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The JSON report (--report) holding the failure.")
+@click.option("--base-url", envvar="MODELUX_BASE_URL", help="The API root to replay against (default: the run's).")
+@click.option("--api-at-root", is_flag=True, help="The API sits at the root of the --base-url origin.")
+@click.option("--token", envvar="MODELUX_TOKEN", required=True, help="Management key of the target.")
+@click.option("--other-token", envvar="MODELUX_OTHER_TOKEN", help="Key of the second organization, when a step "
+              "used it.")
+def replay(failure_id: str, report_path: str, base_url: str | None, api_at_root: bool, token: str,
+           other_token: str | None) -> None:
+    """Re-send one failure's request sequence and say whether it still fails: exit 1 if it does, 0 if not."""
+    try:
+        still, why = replay_failure(json.loads(Path(report_path).read_text()), failure_id, base_url=base_url,
+                                    api_at_root=api_at_root, token=token, other_token=other_token, log=click.echo)
+    except ReplayError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{'STILL FAILS' if still else 'NO LONGER FAILS'}: {why}")
+    sys.exit(EXIT_VIOLATIONS if still else EXIT_CONFORMANT)
+
+
+@main.command()
+@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the merged JSON report.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write the merged JUnit XML here.")
+@click.option("--html", type=click.Path(dir_okay=False), help="Also write the merged HTML report here.")
+@click.option("--baseline", help="Judge the merged failures against this baseline file (as `run --baseline`).")
+@click.option("--baseline-update", is_flag=True, help="Write the merged failures to the --baseline file.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), help="Fail below this spec coverage (percent).")
+def merge(reports: tuple[str, ...], output: str, junit: str | None, html: str | None, baseline: str | None,
+          baseline_update: bool, min_coverage: float | None) -> None:
+    """Combine the JSON reports of a sharded run (--shard K/N) into one verdict; exit as one run would."""
+    if baseline_update and not baseline:
+        raise click.UsageError("--baseline-update needs --baseline FILE")
+    try:
+        merged, status = merge_reports([load(path) for path in reports], baseline=baseline,
+                                       baseline_update=baseline_update, min_coverage=min_coverage)
+    except MergeError as exc:
+        raise click.UsageError(str(exc)) from None
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(json.dumps(merged, indent=1))
+    if junit:
+        write_junit(junit, merged)
+    if html:
+        write_html(html, merged)
+    for line in merged["verdict_lines"]:
+        click.echo(line)
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

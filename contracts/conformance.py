@@ -16,6 +16,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 
 from . import hooks  # noqa: F401  (registers the filters of generated cases)
+from .exchanges import RECORDER
 from .observations import OBSERVED
 from .oracles import Exchange, OracleRun, Send
 from .pacing import Pacer
@@ -124,6 +125,8 @@ def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
     def send(path: str, token: str | None = None, query: Any = None) -> Exchange:
         response = pacer.send(lambda: session.get(settings.api_url + path, params=query, timeout=30,
                                                   headers={"Authorization": f"Bearer {token or settings.token}"}))
+        RECORDER.record("GET", path, query=query, token=token or settings.token, status=response.status_code,
+                        payload=_payload(response), text=response.text, source="oracle")
         return Exchange("GET", path, response.status_code, _payload(response), response.text, query=dict(query or {}),
                         foreign=bool(token) and token != settings.token)
 
@@ -165,11 +168,21 @@ class GuardedSession(requests.Session):
             # Statuses are counted by the `mx_observe` check; here only creations, deletions and ids.
             record_exchange(self.registry, OBSERVED, method, path, body, response.status_code, payload,
                             track_ids=self.staging, count_status=False)
+        RECORDER.record(method, urlsplit(url).query and f"{path}?{urlsplit(url).query}" or path,
+                        query=kwargs.get("params"), body=body, content=kwargs.get("data"),
+                        headers=kwargs.get("headers"), token=_bearer(kwargs.get("headers")),
+                        status=response.status_code, payload=payload, text=response.text, source="schemathesis")
         if self.oracles is not None:
             exchange = Exchange(method, path, response.status_code, payload, response.text, body=body,
                                 query=dict(kwargs.get("params") or {}), before=before)
             response.request.mx_findings = self.oracles.after(exchange)  # type: ignore[union-attr]
         return response
+
+
+def _bearer(headers: Any) -> str | None:
+    value = next((v for k, v in dict(headers or {}).items() if str(k).lower() == "authorization"), None)
+    value = value.decode() if isinstance(value, bytes) else value
+    return value[7:] if isinstance(value, str) and value.startswith("Bearer ") else None
 
 
 __all__ = ["build_schema", "GuardedSession", "StagingRefusal", "NEVER_FUZZED", "STAGING_NOT_FUZZED"]

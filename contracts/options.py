@@ -126,6 +126,20 @@ OPTIONS: tuple[Option, ...] = (
            "only the domain rules)."),
     Option("--report", "report", "Write the verdict (per operation, per rule, spec gaps, cleanup) as JSON here.",
            kind="path", pytest_flag="--contract-report"),
+    # Reporting and gating (contracts/reporting.py): reproductions, baseline, coverage, HTML, shards, progress.
+    Option("--html", "html", "Write the verdict as one self-contained HTML file here.", kind="path",
+           pytest_flag="--contract-html"),
+    Option("--baseline", "baseline", "A file of known failures (by fingerprint): only new ones fail the run; the "
+           "verdict lists new, known and fixed ones.", pytest_flag="--contract-baseline"),
+    Option("--baseline-update", "baseline_update", "Write this run's failures to the --baseline file.", kind="flag",
+           default=False, pytest_flag="--contract-baseline-update"),
+    Option("--min-coverage", "min_coverage", "Fail the run when its spec coverage (operations, documented statuses "
+           "and parameters exercised) is below this percentage.", kind=float, minimum=0, maximum=100,
+           pytest_flag="--contract-min-coverage"),
+    Option("--shard", "shard", "Run only shard K of N (K/N): operations and rules are split deterministically; "
+           "`modelux-contracts merge` combines the shards' --report files.", pytest_flag="--contract-shard"),
+    Option("--progress", "progress", "Report progress (phase, items done, elapsed) even when the output is not a "
+           "terminal.", kind="flag", default=False, pytest_flag="--contract-progress"),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 # RunSettings fields no option sets as is: derived below from the options, or by the session.

@@ -26,6 +26,7 @@ from .observations import OBSERVED
 from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
 from .pacing import Pacer
 from .receiver import Receiver
+from .reporting import ReportingPlugin
 from .rules.core import SuiteError
 from .ruleset import RULES, selected
 from .settings import RunSettings
@@ -160,7 +161,12 @@ def pytest_configure(config: pytest.Config) -> None:
     per_process_rate = SETTINGS.rate_per_min / max(1, SETTINGS.workers) if SETTINGS.rate_per_min else None
     registry = Registry()
     RUNTIME.update(pacer=Pacer(per_process_rate), registry=registry, guard=Guard(registry, SETTINGS.staging))
-    config.pluginmanager.register(_SuitePlugin(config), "modelux-contracts-suite")
+    suite = _SuitePlugin(config)
+    # Registered first, so its hooks of the same order run after the suite's (its verdict sections follow the verdict).
+    reporting = ReportingPlugin(config, suite, _is_worker(config), settings=current, describe=_describe,
+                                in_suite=_in_suite, failure_lines=_failure_lines)
+    config.pluginmanager.register(reporting, "modelux-contracts-reporting")
+    config.pluginmanager.register(suite, "modelux-contracts-suite")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHandOver(), "modelux-contracts-xdist")
 
@@ -203,6 +209,7 @@ class _SuitePlugin:
         self.results: dict[str, dict[str, Any]] = {}
         self.started = time.monotonic()
         self._heartbeat: threading.Thread | None = None
+        self.report_extras: dict[str, Any] = {}  # what `contracts.reporting` adds to the JSON report
 
     # guard: a target that rejects the token must not "pass"
     @pytest.hookimpl(tryfirst=True)
@@ -327,7 +334,8 @@ class _SuitePlugin:
         report_path = getattr(config.option, BY_DEST["report"].pytest_dest)
         if report_path:
             Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(report_path).write_text(json.dumps(verdict_json(settings, self.results, OBSERVED), indent=1))
+            Path(report_path).write_text(json.dumps({**verdict_json(settings, self.results, OBSERVED),
+                                                     **self.report_extras}, indent=1))
 
 
 def _named_after_its_name(item: pytest.Item) -> pytest.Item:

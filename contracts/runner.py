@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pytest
 
+from .exchanges import RECORDER
 from .observations import OBSERVED
 from .rules.context import RuleContext
 from .rules.core import Rule, RuleSkip, RuleViolation, SuiteError
@@ -95,6 +96,7 @@ def judge(ctx: RuleContext, body: Callable[[RuleContext], None]) -> Outcome:
         error.__cause__ = exc
         return Outcome("error", str(error), error=error)
     finally:
+        RECORDER.freeze()  # the cleanup below is not part of what a failure depends on
         created = [item for item in ctx.target.registry.items[mark:] if not item.gone]
         if created:
             report = ctx.target.cleanup(created)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .exchanges import RECORDER
 from .observations import OBSERVED, Observations
 from .pacing import Pacer
 from .specs import BASE_PATH, operation_index
@@ -325,6 +326,8 @@ class Target:
             payload = None
         label = record_exchange(self.registry, self.observed, method, path, json, response.status_code, payload,
                                 track_ids=self.staging)
+        RECORDER.record(method, path, query=params, body=json, content=content, headers=headers, token=use or None,
+                        status=response.status_code, payload=payload, text=response.text)
         return Reply(method.upper(), path, response.status_code, response.headers, response.text, payload, label)
 
     def get(self, path: str, **kw: Any) -> Reply:
@@ -417,3 +420,17 @@ class Target:
 def dumps(value: Any, limit: int = 300) -> str:
     text = jsonlib.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def replace_strings(value: Any, mapping: dict[str, str]) -> Any:
+    """A JSON document with every occurrence of each key of `mapping` in its strings replaced by its value."""
+    if isinstance(value, str):
+        for old, new in mapping.items():
+            if old:
+                value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: replace_strings(v, mapping) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_strings(v, mapping) for v in value]
+    return value

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..target import dumps
+from ..target import dumps, replace_strings
 from .common import selected_model
 from .context import RuleContext
 from .core import rule
@@ -57,18 +57,6 @@ def _refs(ctx: RuleContext, project_id: str) -> dict[str, str]:
     return refs
 
 
-def _with_refs(node: Any, refs: dict[str, str]) -> Any:
-    if isinstance(node, str):
-        for placeholder, slug in refs.items():
-            node = node.replace(placeholder, slug)
-        return node
-    if isinstance(node, dict):
-        return {k: _with_refs(v, refs) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_with_refs(v, refs) for v in node]
-    return node
-
-
 def _judge_dry_runs(ctx: RuleContext, cases: list[PolicyCase]) -> None:
     """Dry-run each case in a new project and check the selected model. A case in our condition language that the
     target rejects with 400 is inconclusive; a rule none of whose cases could be judged is a SKIP."""
@@ -76,7 +64,7 @@ def _judge_dry_runs(ctx: RuleContext, cases: list[PolicyCase]) -> None:
     refs = _refs(ctx, project["id"])
     judged = 0
     for case in cases:
-        body = {"project_id": project["id"], "policy": case.policy, "config": _with_refs(case.config, refs),
+        body = {"project_id": project["id"], "policy": case.policy, "config": replace_strings(case.config, refs),
                 "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "route me"}]}}
         if case.tags:
             body["tags"] = case.tags
@@ -182,7 +170,7 @@ def dry_run_our_routing_decisions(ctx: RuleContext) -> None:
     refs = _refs(ctx, project["id"])
     for policy, config in (("ab_test", {"variants": [{"weight": 50, "config": "@a"}, {"weight": 50, "config": "@b"}]}),
                            ("round_robin", {"models": [MODEL_A, MODEL_B, MODEL_C]})):
-        body = {"project_id": project["id"], "policy": policy, "config": _with_refs(config, refs),
+        body = {"project_id": project["id"], "policy": policy, "config": replace_strings(config, refs),
                 "trace_id": f"tr_{uuid.uuid4().hex[:8]}", "request": {"messages": [{"role": "user", "content": "x"}]}}
         picks = [selected_model(ctx.expect_data(ctx.t.post("/routing-configs/dry-run", json=body), 200,
                                                 what=f"dry-run of {policy}")) for _ in range(3)]
