@@ -173,11 +173,15 @@ class ReportingPlugin:
                           (("rule", "rules"), ("conformance", "operations"), ("stateful", "stateful"))
                           if self.totals.get(kind))
         elapsed = int(now - self.started)
-        writer = getattr(self.config.pluginmanager.get_plugin("terminalreporter"), "_tw", None)
-        if getattr(writer, "width_of_current_line", 0) and threading.current_thread() is threading.main_thread():
-            writer.line()  # after a line of dots (-q), not in the middle of it
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        lead = ""
+        if reporter is not None and threading.current_thread() is threading.main_thread():
+            # On a line of its own, not in the middle of pytest's line of dots: pytest ends a file's line itself;
+            # with -q its dots run on one line that no public API tells the end of, so start a new one.
+            reporter.ensure_newline()
+            lead = "\n" if self.config.get_verbosity() < 0 and self.done else ""
         if self._out is not None and not self._out.closed:
-            self._out.write(f"[modelux-contracts] {elapsed // 60}:{elapsed % 60:02d} {self.phase}: {parts} done\n")
+            self._out.write(f"{lead}[modelux-contracts] {elapsed // 60}:{elapsed % 60:02d} {self.phase}: {parts} done\n")
 
     # ── the end of the session ──────────────────────────────────────────
 
