@@ -5,15 +5,29 @@
     DELETE /__mock/session    sign out (the cookie stops working at once)
     GET    /__mock/settings   latency, fault rate, rate limit in force
     PATCH  /__mock/settings   change them (all or nothing)
+    POST   /__mock/reset                       the caller's organization (or sandbox) back to its boot state
+    GET    /__mock/snapshots                   its snapshots
+    POST   /__mock/snapshots   {"name": ...}    save one (the same name again replaces it)
+    POST   /__mock/snapshots/{name}/restore    bring it back (atomically)
+    DELETE /__mock/snapshots/{name}
+    GET    /__mock/clock                       its clock
+    POST   /__mock/clock/advance {"by": "PT1H" | seconds}
+    POST   /__mock/clock/set     {"now": "<ISO 8601>"}   (never backwards)
+    GET    /__mock/sandboxes                   the sandboxes it minted
+    POST   /__mock/sandboxes   {"name"?, "seed"?, "empty"?, "clock"?}   mint one (its key is in the answer)
+    DELETE /__mock/sandboxes/{id}
+    GET    /__mock/requests    ?path=&method=&status=&limit=   its request journal, newest first
+    DELETE /__mock/requests                    clear it
     GET    /__mock            what is here
 
-Later parts of the kit (reset, snapshots, the clock, sandboxes, the request journal) hang their
-routes here too, behind the same `caller()` guard, acting on the caller's organization.
+Every route but the sign-in is behind the `caller()` guard (the key or the session) and acts on the
+caller's organization only: a sandbox's key sees its sandbox.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -87,9 +101,7 @@ def control_blueprint() -> Blueprint:
     @bp.get("/")
     def index() -> Response:
         caller()
-        return json_response(200, {"data": {"routes": [
-            "POST /__mock/session", "GET /__mock/session", "DELETE /__mock/session",
-            "GET /__mock/settings", "PATCH /__mock/settings"], "docs": "/docs"}})
+        return json_response(200, {"data": {"routes": ROUTES, "docs": "/docs"}})
 
     @bp.post("/session")
     def sign_in() -> Response:
@@ -102,7 +114,8 @@ def control_blueprint() -> Blueprint:
         if unknown:
             raise Invalid(f"body: unknown field(s) {', '.join(unknown)}; known: email, org_id", code="validation_failed")
         world = services().world
-        token, session, org, member = frontend().sessions.sign_in(world, body.get("email"), body.get("org_id"))
+        token, session, org, member = frontend().sessions.sign_in(world, body.get("email"), body.get("org_id"),
+                                                                  frontend().sandboxes.hidden())
         actor = Actor(id=session.user_id, email=session.email)
         response = json_response(201, {"data": {**session_view(org, actor, member), "created_at": session.created_at}})
         response.set_cookie(COOKIE_NAME, token, **cookie_attributes(request.is_secure))
@@ -134,7 +147,88 @@ def control_blueprint() -> Blueprint:
         caller()
         return json_response(200, {"data": frontend().update_settings(json_body()).view()})
 
+    # ── reset and snapshots ───────────────────────────────────────────
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().states.reset(org)})
+
+    @bp.get("/snapshots")
+    def snapshots() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().states.list(org)})
+
+    @bp.post("/snapshots")
+    def save_snapshot() -> Response:
+        org, _ = caller()
+        replaced, view = frontend().states.save(org, json_body())
+        return json_response(200 if replaced else 201, {"data": view})
+
+    @bp.post("/snapshots/<name>/restore")
+    def restore_snapshot(name: str) -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().states.restore(org, name)})
+
+    @bp.delete("/snapshots/<name>")
+    def delete_snapshot(name: str) -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().states.delete(org, name)})
+
+    # ── the clock ─────────────────────────────────────────────────────
+
+    @bp.get("/clock")
+    def clock() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().clocks.view(org)})
+
+    @bp.post("/clock/advance")
+    def advance_clock() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().clocks.advance(org, json_body())})
+
+    @bp.post("/clock/set")
+    def set_clock() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().clocks.set(org, json_body())})
+
+    # ── sandboxes ─────────────────────────────────────────────────────
+
+    @bp.get("/sandboxes")
+    def sandboxes() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().sandboxes.list(org)})
+
+    @bp.post("/sandboxes")
+    def create_sandbox() -> Response:
+        org, _ = caller()
+        body = json_body() if request.get_data(cache=True) else {}
+        response = json_response(201, {"data": frontend().sandboxes.create(org, body)})
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @bp.delete("/sandboxes/<sandbox_id>")
+    def delete_sandbox(sandbox_id: str) -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().sandboxes.delete(org, sandbox_id)})
+
+    # ── the request journal ───────────────────────────────────────────
+
+    @bp.get("/requests")
+    def requests() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": frontend().journal.query(org.id, request.args)})
+
+    @bp.delete("/requests")
+    def clear_requests() -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": {"cleared": frontend().journal.clear(org.id)}})
+
     return bp
+
+
+# What `GET /__mock` lists: the routes of this module's docstring.
+ROUTES = [" ".join(found) for found in re.findall(r"^ +(GET|POST|PATCH|DELETE) +(/__mock\S*)", __doc__ or "", re.M)]
 
 
 def session_only() -> tuple[OrgState, Actor]:
