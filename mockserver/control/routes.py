@@ -26,9 +26,10 @@ caller's organization only: a sandbox's key sees its sandbox.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, request
 
@@ -59,6 +60,17 @@ def frontend() -> Frontend:
 def caller() -> tuple[OrgState, Actor]:
     """The organization and actor of the management key or session this request carries (a 401 without)."""
     return authenticate(services(), request, frontend())
+
+
+def for_caller(view: Callable[..., Any]) -> Callable[..., Response]:
+    """A route acting on the caller's organization (`caller()`): `view(org, **path)` is answered as `{"data": ...}`."""
+
+    @functools.wraps(view)
+    def route(**path: Any) -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": view(org, **path)})
+
+    return route
 
 
 def json_body() -> Any:
@@ -150,14 +162,14 @@ def control_blueprint() -> Blueprint:
     # ── reset and snapshots ───────────────────────────────────────────
 
     @bp.post("/reset")
-    def reset() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().states.reset(org)})
+    @for_caller
+    def reset(org: OrgState) -> Any:
+        return frontend().states.reset(org)
 
     @bp.get("/snapshots")
-    def snapshots() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().states.list(org)})
+    @for_caller
+    def snapshots(org: OrgState) -> Any:
+        return frontend().states.list(org)
 
     @bp.post("/snapshots")
     def save_snapshot() -> Response:
@@ -166,63 +178,63 @@ def control_blueprint() -> Blueprint:
         return json_response(200 if replaced else 201, {"data": view})
 
     @bp.post("/snapshots/<name>/restore")
-    def restore_snapshot(name: str) -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().states.restore(org, name)})
+    @for_caller
+    def restore_snapshot(org: OrgState, name: str) -> Any:
+        return frontend().states.restore(org, name)
 
     @bp.delete("/snapshots/<name>")
-    def delete_snapshot(name: str) -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().states.delete(org, name)})
+    @for_caller
+    def delete_snapshot(org: OrgState, name: str) -> Any:
+        return frontend().states.delete(org, name)
 
     # ── the clock ─────────────────────────────────────────────────────
 
     @bp.get("/clock")
-    def clock() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().clocks.view(org)})
+    @for_caller
+    def clock(org: OrgState) -> Any:
+        return frontend().clocks.view(org)
 
     @bp.post("/clock/advance")
-    def advance_clock() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().clocks.advance(org, json_body())})
+    @for_caller
+    def advance_clock(org: OrgState) -> Any:
+        return frontend().clocks.advance(org, json_body())
 
     @bp.post("/clock/set")
-    def set_clock() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().clocks.set(org, json_body())})
+    @for_caller
+    def set_clock(org: OrgState) -> Any:
+        return frontend().clocks.set(org, json_body())
 
     # ── sandboxes ─────────────────────────────────────────────────────
 
     @bp.get("/sandboxes")
-    def sandboxes() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().sandboxes.list(org)})
+    @for_caller
+    def sandboxes(org: OrgState) -> Any:
+        return frontend().sandboxes.list(org)
 
     @bp.post("/sandboxes")
     def create_sandbox() -> Response:
         org, _ = caller()
         body = json_body() if request.get_data(cache=True) else {}
         response = json_response(201, {"data": frontend().sandboxes.create(org, body)})
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = "no-store"  # the answer holds the sandbox's key
         return response
 
     @bp.delete("/sandboxes/<sandbox_id>")
-    def delete_sandbox(sandbox_id: str) -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().sandboxes.delete(org, sandbox_id)})
+    @for_caller
+    def delete_sandbox(org: OrgState, sandbox_id: str) -> Any:
+        return frontend().sandboxes.delete(org, sandbox_id)
 
     # ── the request journal ───────────────────────────────────────────
 
     @bp.get("/requests")
-    def requests() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": frontend().journal.query(org.id, request.args)})
+    @for_caller
+    def requests(org: OrgState) -> Any:
+        return frontend().journal.query(org.id, request.args)
 
     @bp.delete("/requests")
-    def clear_requests() -> Response:
-        org, _ = caller()
-        return json_response(200, {"data": {"cleared": frontend().journal.clear(org.id)}})
+    @for_caller
+    def clear_requests(org: OrgState) -> Any:
+        return {"cleared": frontend().journal.clear(org.id)}
 
     return bp
 

@@ -20,17 +20,20 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from typing import Any
 
 from fixtures.loader import FORMAT, FORMAT_VERSION
 
 from ..domain.world import COLLECTIONS, OrgState, World
+from ..engines.worker import Worker
 from ..ids import sha256_hex
 from .snapshots import freeze, thaw
 
 log = logging.getLogger("modelux.state")
 
 DEFAULT_DELAY = 0.5
+IDLE = 3600.0  # nothing to write: wait until a change wakes the writer
 
 
 def document(org: OrgState, token: str | None, seed: int | None, anchor: str | None) -> dict[str, Any]:
@@ -80,46 +83,50 @@ class StateFile:
         self.token, self.seed, self.anchor = token, seed, anchor
         self.delay = delay
         self.writes = 0
-        self._dirty = threading.Event()
-        self._stop = threading.Event()
+        self._since: float | None = None  # monotonic time of the first change not yet written
+        self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("state-writer", self._tick, idle_seconds=1.0)
 
     def changed(self) -> None:
-        self._dirty.set()
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+        self._worker.wake()
+
+    def _tick(self) -> float:
+        """Write once the oldest unwritten change is `delay` old (a burst of changes makes one write)."""
+        with self._lock:
+            since = self._since
+        if since is None:
+            return IDLE
+        wait = since + self.delay - time.monotonic()
+        if wait > 0:
+            return wait
+        self.write()
+        return IDLE
 
     def write(self) -> None:
         with self._write_lock:
-            self._dirty.clear()
-            with self.world.lock:
-                frozen = freeze(self.org)  # milliseconds under the lock; the JSON is made outside it
-            text = json.dumps(document(thaw(frozen), self.token, self.seed, self.anchor), ensure_ascii=False)
-            write_atomically(self.path, text)
+            with self._lock:
+                since, self._since = self._since, None
+            try:
+                with self.world.lock:
+                    frozen = freeze(self.org)  # milliseconds under the lock; the JSON is made outside it
+                text = json.dumps(document(thaw(frozen), self.token, self.seed, self.anchor), ensure_ascii=False)
+                write_atomically(self.path, text)
+            except BaseException:
+                with self._lock:  # written next time
+                    self._since = since if self._since is None else min(self._since, since or self._since)
+                raise
             self.writes += 1
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="state-writer", daemon=True)
-            self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._dirty.wait()
-            if self._stop.wait(self.delay):  # let a burst of changes settle into one write
-                break
-            try:
-                self.write()
-            except Exception:
-                log.exception("could not write the state file %s", self.path)
-                self._stop.wait(1.0)
+        self._worker.start()
 
     def stop(self) -> None:
-        """Stop the writer and write what changed since its last write."""
-        self._stop.set()
-        self._dirty.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        """Stop the writer and write the world once more."""
+        self._worker.stop()
         try:
             self.write()
         except Exception:
