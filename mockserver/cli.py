@@ -147,10 +147,9 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     explicit_token = token is not None
     resumed = bool(state) and os.path.exists(state)
-    if resumed:
-        if fixtures or empty:
-            raise click.UsageError(f"--state {state} exists and is booted: drop --fixtures/--empty, or the file")
-        fixtures = state
+    ignored = [flag for flag, given in (("--empty", empty), ("--fixtures", fixtures)) if given] if resumed else []
+    if resumed:  # the state file is the world: what would build another one is ignored
+        fixtures, empty = state, False
     if token is None and fixtures is None:
         token = new_token()
     config = MockConfig(
@@ -180,7 +179,8 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
         click.echo(f"  token:        the key you used with {state} before (it keeps only hashes; --token or "
                    "MODELUX_MOCK_TOKEN names one)")
     if state:
-        click.echo(f"  state:        {state} ({'resumed' if resumed else 'new'}; written back as it changes)")
+        note = f"resumed{', ' + ' and '.join(ignored) + ' ignored' if ignored else ''}" if resumed else "new"
+        click.echo(f"  state:        {state} ({note}; written back as it changes)")
     click.echo(f"  docs:         {url}/docs")
     owner = next((m["user"]["email"] for m in services.org.members.values()
                   if m.get("role") == "owner" and m.get("status") != "invited"), None)

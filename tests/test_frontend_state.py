@@ -425,7 +425,7 @@ def test_a_state_file_survives_sigkill_with_every_change_older_than_a_second(tmp
     assert TOKEN not in json.dumps(document) and key["key"] not in json.dumps(document), "no plaintext key"
     assert not [name for name in os.listdir(tmp_path) if name != "world.json"], "no temporary file left"
 
-    restarted = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    restarted = subprocess.Popen(args + ["--empty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: serving(url), timeout=30, what="the mock to serve again")
         client = httpx.Client(base_url=url + API, headers=AUTH, trust_env=False)
@@ -441,3 +441,39 @@ def test_a_state_file_survives_sigkill_with_every_change_older_than_a_second(tmp
         if restarted.poll() is None:
             restarted.kill()
     assert in_file(state, "After the restart"), "written at shutdown"
+    banner = restarted.stdout.read()
+    assert "state:        " in banner and "resumed, --empty ignored" in banner
+
+
+def test_serve_flags_reach_the_clock_sandboxes_snapshots_and_journal():
+    from click.testing import CliRunner
+
+    from mockserver import cli
+    from tests.test_cli import TOKEN as CLI_TOKEN
+    from tests.test_cli import start, stop
+
+    process, url = start("--server", "waitress", "--empty", "--clock", "virtual@2026-05-01T08:00:00Z",
+                         "--max-sandboxes", "1", "--max-snapshots", "1", "--journal-size", "2")
+    try:
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {CLI_TOKEN}"}, trust_env=False)
+        clock = ok(client.get("/__mock/clock"))
+        made = ok(client.post(API + "/projects", json={"name": "p"}), 201)
+        for _ in range(3):
+            client.get(API + "/projects")
+        journal = ok(client.get("/__mock/requests"))
+        ok(client.post("/__mock/sandboxes"), 201)
+        too_many = client.post("/__mock/sandboxes")
+        ok(client.post("/__mock/snapshots", json={"name": "a"}), 201)
+        too_many_snapshots = client.post("/__mock/snapshots", json={"name": "b"})
+        client.close()
+    finally:
+        assert stop(process) == 0
+    assert clock == {"org_id": clock["org_id"], "now": "2026-05-01T08:00:00.000Z", "mode": "virtual"}
+    assert made["created_at"] == "2026-05-01T08:00:00.000Z"
+    assert len(journal) == 2
+    assert too_many.status_code == 409 and too_many_snapshots.status_code == 409
+
+    bad = CliRunner().invoke(cli.main, ["serve", "--empty", "--clock", "virtual@someday"])
+    assert bad.exit_code == 2 and "not an ISO 8601 timestamp" in bad.output
+    bad = CliRunner().invoke(cli.main, ["serve", "--empty", "--clock", "frozen"])
+    assert bad.exit_code == 2 and "expected real, virtual" in bad.output
