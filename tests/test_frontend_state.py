@@ -77,6 +77,20 @@ def test_reset_brings_back_the_boot_world_of_the_callers_organization_only():
         envelope(m.client.post("/__mock/reset"), 401, "missing_credentials")
 
 
+def test_a_large_worlds_boot_state_is_kept_before_its_first_change(monkeypatch):
+    import mockserver.frontend.snapshots as snapshots
+
+    monkeypatch.setattr(snapshots, "EAGER_LOGS", 5)  # the embedded world has 20 logs: "large"
+    with mock() as m:
+        states = m.frontend.states
+        assert m.services.org.id in states._pending, "not frozen at boot"
+        boot = names(m)
+        ok(api(m, "POST", "/projects", json={"name": "First change"}), 201)
+        assert not states._pending
+        ok(control(m, "POST", "/reset"))
+        assert names(m) == boot
+
+
 # ── snapshots ─────────────────────────────────────────────────────────────────────────────────────
 
 

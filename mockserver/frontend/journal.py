@@ -120,22 +120,27 @@ class Journal:
 
 class JournalMiddleware:
     """WSGI: files every API request with its answer in the journal; resets the request's acting organization;
-    tells `changed` about every request that may have changed the world (not GET, HEAD or OPTIONS)."""
+    calls `before_change` before and `changed` after every request that may change the world (not GET, HEAD or
+    OPTIONS)."""
 
-    def __init__(self, app: Callable, journal: Journal, world: World, changed: Callable[[], None]):
+    def __init__(self, app: Callable, journal: Journal, world: World, before_change: Callable[[], None],
+                 changed: Callable[[], None]):
         self.app = app
         self.journal = journal
         self.world = world
+        self.before_change = before_change
         self.changed = changed
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         self.world.act_for(None)
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method in ("GET", "HEAD", "OPTIONS"):
+            return self._answer(environ, start_response, method)
+        self.before_change()
         try:
             return self._answer(environ, start_response, method)
         finally:
-            if method not in ("GET", "HEAD", "OPTIONS"):
-                self.changed()
+            self.changed()
 
     def _answer(self, environ: dict[str, Any], start_response: Callable, method: str) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

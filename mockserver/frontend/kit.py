@@ -96,11 +96,11 @@ class Frontend:
         self.sandboxes = Sandboxes(world, config, self.states, self.clocks, forget=self.journal.forget,
                                    max_count=config.max_sandboxes)
         for org in list(world.orgs.values()):
-            self.states.keep_boot(org)
+            self.states.keep_boot(org, eager=False)
 
     def journaled(self, app: Callable, services: Services) -> JournalMiddleware:
         """`app` (the API's WSGI layer) with every request filed in the journal."""
-        return JournalMiddleware(app, self.journal, services.world, self.changed)
+        return JournalMiddleware(app, self.journal, services.world, self.states.before_change, self.changed)
 
     def changed(self) -> None:
         """The world may have changed: the state file is written again soon."""

@@ -24,6 +24,7 @@ from .clock import Clocks, ClockState
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_MAX_SNAPSHOTS = 10
+EAGER_LOGS = 20_000  # freezing 100,000 logs takes about 2 s: not at boot
 
 
 def freeze(org: OrgState) -> bytes:
@@ -31,7 +32,12 @@ def freeze(org: OrgState) -> bytes:
 
 
 def thaw(frozen: bytes) -> OrgState:
-    return pickle.loads(frozen)
+    """A detached organization; a delivery whose attempt was in flight when it froze is due again (the
+    attempt's outcome goes to the record it was made for)."""
+    org: OrgState = pickle.loads(frozen)
+    for delivery in org.webhook_deliveries.values():
+        delivery.pop("_inflight", None)
+    return org
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class States:
         self.changed = changed  # after a reset or a restore (the state file is written again)
         self.max_count = max_count
         self._boot: dict[str, Frozen] = {}
+        self._pending: set[str] = set()  # large organizations whose boot state is frozen before the first change
+        self._capture_lock = threading.Lock()
         self._snapshots: dict[str, OrderedDict[str, Frozen]] = {}
         self._lock = threading.Lock()
 
@@ -69,11 +77,29 @@ class States:
         """`org` frozen as it is now (call it holding the world lock)."""
         return Frozen(freeze(org), self.clocks.state(org), iso(datetime.now(timezone.utc)), counts(org))
 
-    def keep_boot(self, org: OrgState) -> None:
+    def keep_boot(self, org: OrgState, eager: bool = True) -> None:
+        """Freeze `org` as its boot state; a large one (`eager` False, more than `EAGER_LOGS` logs) only before
+        the first request that may change the world, so that booting it does not wait for the copy."""
+        if not eager and len(org.logs) > EAGER_LOGS:
+            with self._lock:
+                self._pending.add(org.id)
+            return
         with self.world.lock:
             frozen = self.take(org)
         with self._lock:
             self._boot[org.id] = frozen
+
+    def before_change(self) -> None:
+        """Freeze the boot states still pending (concurrent first changes wait for it)."""
+        if not self._pending:
+            return
+        with self._capture_lock:
+            for org_id in list(self._pending):
+                org = self.world.orgs.get(org_id)
+                if org is not None:
+                    self.keep_boot(org)
+                with self._lock:
+                    self._pending.discard(org_id)
 
     def boot_copy(self, org: OrgState) -> OrgState:
         """A detached copy of `org` as it booted."""
