@@ -2,10 +2,11 @@
 
 `JournalMiddleware` wraps the API's WSGI layer: it keeps the request body it reads (the API reads it
 again from a copy), times the answer and files it under the organization that authenticated (requests
-that named no organization — a missing or unknown key — are not filed). Secrets never enter it: the
+that named no organization — a missing or unknown key — are not filed). Secrets never leave it: the
 `Authorization` and `Cookie` headers are left out, and every string field whose name says secret, key,
-token, password or plaintext is `[redacted]`, in request and answer bodies alike. Bodies are kept up to
-`MAX_BODY_CHARS` characters.
+token, password or plaintext is shown `[redacted]`, in request and answer bodies alike. Bodies are kept up to
+`MAX_BODY_CHARS` characters; a body is read and redacted when the journal is asked for it, so filing costs
+a request next to nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -28,7 +30,8 @@ from ..errors import Invalid
 
 DEFAULT_SIZE = 500
 MAX_SIZE = 100_000
-MAX_BODY_CHARS = 64 * 1024
+MAX_BODY_CHARS = 16 * 1024
+MAX_KEPT_BYTES = 64 * 1024
 MAX_READ = 1024 * 1024  # the API's own body limit: a larger body is not read here either
 ORG_KEY = "modelux.org_id"  # set by the API's authentication
 SECRET_NAME = re.compile(r"secret|password|passwd|token|plaintext|authorization|cookie|(^|_)key$|apikey|api_key",
@@ -58,20 +61,56 @@ def body_view(raw: bytes) -> Any:
     else:
         if len(shown) <= MAX_BODY_CHARS:
             return json.loads(shown)
-    return shown[:MAX_BODY_CHARS] + f"... [{len(shown) - MAX_BODY_CHARS} more characters]" \
-        if len(shown) > MAX_BODY_CHARS else shown
+    if len(shown) <= MAX_BODY_CHARS:
+        return shown
+    return shown[:MAX_BODY_CHARS] + f"... [{len(shown) - MAX_BODY_CHARS} more characters]"
+
+
+def kept(raw: bytes) -> bytes | Any:
+    """What an entry keeps of a body: the bytes (read and redacted only when asked for), or at once its view
+    when they are large (a view is at most `MAX_BODY_CHARS` characters)."""
+    return raw if len(raw) <= MAX_KEPT_BYTES else body_view(raw)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One request and its answer, as filed: raw parts, made readable (and redacted) only when asked for."""
+
+    at: float
+    method: str
+    path: str
+    query: str
+    status: int
+    seconds: float
+    request_headers: list[tuple[str, Any]]
+    request_body: Any
+    response_headers: list[tuple[str, str]]
+    response_body: Any
+    id: str = ""
+
+    def view(self) -> dict[str, Any]:
+        return {"id": self.id, "at": iso(datetime.fromtimestamp(self.at, timezone.utc)), "method": self.method,
+                "path": self.path, "query": self.query, "status": self.status,
+                "duration_ms": round(self.seconds * 1000, 3),
+                "request": {"headers": _request_headers(self.request_headers), "body": _body(self.request_body)},
+                "response": {"headers": {k: v for k, v in self.response_headers if k.lower() not in HIDDEN_HEADERS},
+                             "body": _body(self.response_body)}}
+
+
+def _body(kept_body: Any) -> Any:
+    return body_view(kept_body) if isinstance(kept_body, bytes) else kept_body
 
 
 class Journal:
     def __init__(self, size: int = DEFAULT_SIZE):
         self.size = size
-        self._entries: dict[str, deque[dict[str, Any]]] = {}
+        self._entries: dict[str, deque[Entry]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record(self, org_id: str, entry: dict[str, Any]) -> None:
+    def record(self, org_id: str, entry: Entry) -> None:
         with self._lock:
-            entry["id"] = f"req_{next(self._ids)}"
+            entry.id = f"req_{next(self._ids)}"
             self._entries.setdefault(org_id, deque(maxlen=self.size)).append(entry)
 
     def forget(self, org_id: str) -> None:
@@ -105,17 +144,17 @@ class Journal:
             entries = list(self._entries.get(org_id, ()))
         found = []
         for entry in reversed(entries):
-            if method is not None and entry["method"] != method.upper():
+            if method is not None and entry.method != method.upper():
                 continue
-            if status is not None and not (str(entry["status"]) == status or
-                                           (status[1:].lower() == "xx" and str(entry["status"])[0] == status[0])):
+            if status is not None and not (str(entry.status) == status or
+                                           (status[1:].lower() == "xx" and str(entry.status)[0] == status[0])):
                 continue
-            if path is not None and path not in entry["path"] and path not in entry["path"][len(BASE_PATH):]:
+            if path is not None and path not in entry.path and path not in entry.path[len(BASE_PATH):]:
                 continue
             found.append(entry)
             if len(found) >= int(limit_text):
                 break
-        return found
+        return [entry.view() for entry in found]
 
 
 class JournalMiddleware:
@@ -146,39 +185,32 @@ class JournalMiddleware:
         path = environ.get("PATH_INFO", "")
         if not (path == BASE_PATH or path.startswith(BASE_PATH + "/")):
             return self.app(environ, start_response)
-        started, at = time.perf_counter(), iso(datetime.now(timezone.utc))
+        at, started = time.time(), time.perf_counter()
         raw = b""
         length = environ.get("CONTENT_LENGTH") or ""
         if length.isdigit() and 0 < int(length) <= MAX_READ:
             raw = environ["wsgi.input"].read(int(length))
             environ["wsgi.input"] = io.BytesIO(raw)
-        answer: dict[str, Any] = {}
+        answer: list[Any] = ["500 INTERNAL SERVER ERROR", []]
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answer["status"], answer["headers"] = status, headers
+            answer[:] = status, headers
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         chunks = list(self.app(environ, capture))
         org_id = environ.get(ORG_KEY)
         if org_id is not None:
-            self.journal.record(org_id, {
-                "at": at, "method": method, "path": path, "query": environ.get("QUERY_STRING", ""),
-                "status": int(answer.get("status", "500").split()[0]),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "request": {"headers": _headers(environ), "body": body_view(raw)},
-                "response": {"headers": {k: v for k, v in answer.get("headers", ()) if k.lower() not in HIDDEN_HEADERS},
-                             "body": body_view(b"".join(chunks))},
-            })
+            headers = [(name, value) for name, value in environ.items() if name[:5] == "HTTP_" or name == "CONTENT_TYPE"]
+            self.journal.record(org_id, Entry(at, method, path, environ.get("QUERY_STRING", ""),
+                                              int(answer[0].split()[0]), time.perf_counter() - started, headers,
+                                              kept(raw), answer[1], kept(b"".join(chunks))))
         return chunks
 
 
-def _headers(environ: dict[str, Any]) -> dict[str, str]:
+def _request_headers(items: list[tuple[str, Any]]) -> dict[str, str]:
     found = {}
-    for name, value in environ.items():
-        if name.startswith("HTTP_"):
-            header = name[5:].replace("_", "-").title()
-            if header.lower() not in HIDDEN_HEADERS:
-                found[header] = value
-        elif name == "CONTENT_TYPE" and value:
-            found["Content-Type"] = value
+    for name, value in items:
+        header = "Content-Type" if name == "CONTENT_TYPE" else name[5:].replace("_", "-").title()
+        if value and header.lower() not in HIDDEN_HEADERS:
+            found[header] = value
     return found
