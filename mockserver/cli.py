@@ -158,7 +158,8 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
         cors_origins=list(cors_origin) or "*", webhook_max_attempts=webhook_max_attempts,
         webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, webhook_allow_hosts=tuple(webhook_allow_host),
         world_seed=seed, scale=scale, anchor=anchor, fixtures=fixtures,
-        latency=latency, fault_rate=fault_rate, rate_limit=rate_limit, state=state, clock=parse_clock_option(clock_mode),
+        latency=latency, fault_rate=fault_rate, rate_limit=rate_limit, state=state,
+        clock=parse_clock_option(clock_mode),
         max_sandboxes=max_sandboxes, max_snapshots=max_snapshots, journal_size=journal_size,
     )
     # The world is built here without its background workers: they start where requests are served

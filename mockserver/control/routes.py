@@ -26,7 +26,6 @@ caller's organization only: a sandbox's key sees its sandbox.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Any, Callable
@@ -65,7 +64,6 @@ def caller() -> tuple[OrgState, Actor]:
 def for_caller(view: Callable[..., Any]) -> Callable[..., Response]:
     """A route acting on the caller's organization (`caller()`): `view(org, **path)` is answered as `{"data": ...}`."""
 
-    @functools.wraps(view)
     def route(**path: Any) -> Response:
         org, _ = caller()
         return json_response(200, {"data": view(org, **path)})
@@ -159,57 +157,31 @@ def control_blueprint() -> Blueprint:
         caller()
         return json_response(200, {"data": frontend().update_settings(json_body()).view()})
 
-    # ── reset and snapshots ───────────────────────────────────────────
+    # ── reset, snapshots, the clock, sandboxes, the journal: each acts on the caller's organization ──
 
-    @bp.post("/reset")
-    @for_caller
-    def reset(org: OrgState) -> Any:
-        return frontend().states.reset(org)
-
-    @bp.get("/snapshots")
-    @for_caller
-    def snapshots(org: OrgState) -> Any:
-        return frontend().states.list(org)
+    acting: list[tuple[str, str, str, Callable[..., Any]]] = [
+        ("POST", "/reset", "reset", lambda org: frontend().states.reset(org)),
+        ("GET", "/snapshots", "snapshots", lambda org: frontend().states.list(org)),
+        ("POST", "/snapshots/<name>/restore", "restore_snapshot",
+         lambda org, name: frontend().states.restore(org, name)),
+        ("DELETE", "/snapshots/<name>", "delete_snapshot", lambda org, name: frontend().states.delete(org, name)),
+        ("GET", "/clock", "clock", lambda org: frontend().clocks.view(org)),
+        ("POST", "/clock/advance", "advance_clock", lambda org: frontend().clocks.advance(org, json_body())),
+        ("POST", "/clock/set", "set_clock", lambda org: frontend().clocks.set(org, json_body())),
+        ("GET", "/sandboxes", "sandboxes", lambda org: frontend().sandboxes.list(org)),
+        ("DELETE", "/sandboxes/<sandbox_id>", "delete_sandbox",
+         lambda org, sandbox_id: frontend().sandboxes.delete(org, sandbox_id)),
+        ("GET", "/requests", "requests", lambda org: frontend().journal.query(org.id, request.args)),
+        ("DELETE", "/requests", "clear_requests", lambda org: {"cleared": frontend().journal.clear(org.id)}),
+    ]
+    for method, rule, endpoint, act in acting:
+        bp.add_url_rule(rule, endpoint, for_caller(act), methods=[method])
 
     @bp.post("/snapshots")
     def save_snapshot() -> Response:
         org, _ = caller()
         replaced, view = frontend().states.save(org, json_body())
         return json_response(200 if replaced else 201, {"data": view})
-
-    @bp.post("/snapshots/<name>/restore")
-    @for_caller
-    def restore_snapshot(org: OrgState, name: str) -> Any:
-        return frontend().states.restore(org, name)
-
-    @bp.delete("/snapshots/<name>")
-    @for_caller
-    def delete_snapshot(org: OrgState, name: str) -> Any:
-        return frontend().states.delete(org, name)
-
-    # ── the clock ─────────────────────────────────────────────────────
-
-    @bp.get("/clock")
-    @for_caller
-    def clock(org: OrgState) -> Any:
-        return frontend().clocks.view(org)
-
-    @bp.post("/clock/advance")
-    @for_caller
-    def advance_clock(org: OrgState) -> Any:
-        return frontend().clocks.advance(org, json_body())
-
-    @bp.post("/clock/set")
-    @for_caller
-    def set_clock(org: OrgState) -> Any:
-        return frontend().clocks.set(org, json_body())
-
-    # ── sandboxes ─────────────────────────────────────────────────────
-
-    @bp.get("/sandboxes")
-    @for_caller
-    def sandboxes(org: OrgState) -> Any:
-        return frontend().sandboxes.list(org)
 
     @bp.post("/sandboxes")
     def create_sandbox() -> Response:
@@ -218,23 +190,6 @@ def control_blueprint() -> Blueprint:
         response = json_response(201, {"data": frontend().sandboxes.create(org, body)})
         response.headers["Cache-Control"] = "no-store"  # the answer holds the sandbox's key
         return response
-
-    @bp.delete("/sandboxes/<sandbox_id>")
-    @for_caller
-    def delete_sandbox(org: OrgState, sandbox_id: str) -> Any:
-        return frontend().sandboxes.delete(org, sandbox_id)
-
-    # ── the request journal ───────────────────────────────────────────
-
-    @bp.get("/requests")
-    @for_caller
-    def requests(org: OrgState) -> Any:
-        return frontend().journal.query(org.id, request.args)
-
-    @bp.delete("/requests")
-    @for_caller
-    def clear_requests(org: OrgState) -> Any:
-        return {"cleared": frontend().journal.clear(org.id)}
 
     return bp
 

@@ -200,7 +200,8 @@ class JournalMiddleware:
         chunks = list(self.app(environ, capture))
         org_id = environ.get(ORG_KEY)
         if org_id is not None:
-            headers = [(name, value) for name, value in environ.items() if name[:5] == "HTTP_" or name == "CONTENT_TYPE"]
+            headers = [(name, value) for name, value in environ.items()
+                       if name[:5] == "HTTP_" or name == "CONTENT_TYPE"]
             self.journal.record(org_id, Entry(at, method, path, environ.get("QUERY_STRING", ""),
                                               int(answer[0].split()[0]), time.perf_counter() - started, headers,
                                               kept(raw), answer[1], kept(b"".join(chunks))))
