@@ -491,3 +491,24 @@ def test_serve_flags_reach_the_clock_sandboxes_snapshots_and_journal():
     assert bad.exit_code == 2 and "not an ISO 8601 timestamp" in bad.output
     bad = CliRunner().invoke(cli.main, ["serve", "--empty", "--clock", "frozen"])
     assert bad.exit_code == 2 and "expected real, virtual" in bad.output
+
+
+def test_the_state_file_follows_what_the_engines_change_without_a_request(tmp_path):
+    from mockserver.domain.orgs import bootstrap_org
+    from mockserver.domain.world import World
+    from mockserver.frontend.persistence import StateFile
+
+    world = World()
+    org, token = bootstrap_org(world, "Acme", TOKEN)
+    org.simulations["sim_1"] = {"id": "sim_1", "status": "running", "processed_count": 0}
+    path = str(tmp_path / "state.json")
+    state = StateFile(path, world, org, token, delay=0.1)
+    state.start()
+    try:
+        wait_until(lambda: in_file(path, '"processed_count": 0'), what="the first write")
+        with world.lock:  # as the simulation runner would
+            org.simulations["sim_1"].update(status="completed", processed_count=7)
+        wait_until(lambda: in_file(path, '"processed_count": 7'), what="the engine's change written")
+    finally:
+        state.stop()
+    assert TOKEN not in open(path, encoding="utf-8").read()

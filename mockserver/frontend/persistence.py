@@ -1,7 +1,8 @@
 """`--state FILE`: the boot organization written back to FILE, in the `export` format, as it changes.
 
-A background thread writes the file at most `delay` seconds after a change (a request that is not a GET,
-HEAD or OPTIONS, on the API or the control surface), and once more at shutdown. Each write is atomic:
+A background thread writes the file `delay` seconds after a change — a request that is not a GET, HEAD or
+OPTIONS (on the API or the control surface), or progress of the engines (delivery attempts, simulations),
+which it looks for every `ENGINE_CHECK` seconds — and once more at shutdown. Each write is atomic:
 the document goes to a temporary file in the same directory, is flushed and fsync'ed, then renamed over
 FILE with `os.replace` (and the directory fsync'ed), so FILE is always a whole document — the previous one
 or the new one. A crash (SIGKILL, power loss) loses at most the changes of the last `delay` seconds plus
@@ -33,7 +34,7 @@ from .snapshots import freeze, thaw
 log = logging.getLogger("modelux.state")
 
 DEFAULT_DELAY = 0.5
-IDLE = 3600.0  # nothing to write: wait until a change wakes the writer
+ENGINE_CHECK = 0.5  # nothing to write: look again after this long for the engines' own changes
 
 
 def document(org: OrgState, token: str | None, seed: int | None, anchor: str | None) -> dict[str, Any]:
@@ -84,6 +85,7 @@ class StateFile:
         self.delay = delay
         self.writes = 0
         self._since: float | None = None  # monotonic time of the first change not yet written
+        self._written: int | None = None  # the engines' progress in the last write
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._worker = Worker("state-writer", self._tick, idle_seconds=1.0)
@@ -94,17 +96,27 @@ class StateFile:
                 self._since = time.monotonic()
         self._worker.wake()
 
+    def _progress(self) -> int:
+        """What the engines change without a request (delivery attempts, simulation progress), in one number."""
+        return hash((tuple((d["status"], d["attempt_count"]) for d in self.org.webhook_deliveries.values()),
+                     tuple((s["status"], s["processed_count"]) for s in self.org.simulations.values())))
+
     def _tick(self) -> float:
         """Write once the oldest unwritten change is `delay` old (a burst of changes makes one write)."""
         with self._lock:
             since = self._since
         if since is None:
-            return IDLE
+            with self.world.lock:
+                progress = self._progress()
+            if progress == self._written:
+                return ENGINE_CHECK
+            self.changed()
+            return self.delay
         wait = since + self.delay - time.monotonic()
         if wait > 0:
             return wait
         self.write()
-        return IDLE
+        return ENGINE_CHECK
 
     def write(self) -> None:
         with self._write_lock:
@@ -113,12 +125,14 @@ class StateFile:
             try:
                 with self.world.lock:
                     frozen = freeze(self.org)  # milliseconds under the lock; the JSON is made outside it
+                    progress = self._progress()
                 text = json.dumps(document(thaw(frozen), self.token, self.seed, self.anchor), ensure_ascii=False)
                 write_atomically(self.path, text)
             except BaseException:
                 with self._lock:  # written next time
                     self._since = since if self._since is None else min(self._since, since or self._since)
                 raise
+            self._written = progress
             self.writes += 1
 
     def start(self) -> None:
