@@ -93,6 +93,10 @@ class Sandboxes:
         else:
             org, origin = self.states.boot_copy(parent), "copy"
         token = "mlx_mgmt_" + secrets.token_hex(20)
+        if org is not None:  # made its own outside the lock: a walk through every record
+            rename(org, org.id, self.world.new_id("org"))
+            for inherited in org.management_keys.values():
+                inherited["_hash"] = sha256_hex(secrets.token_hex(32))  # nobody holds their plaintext
         with self.world.lock:
             with self._lock:  # checked again: others may have minted meanwhile
                 if len(self._sandboxes) >= self.max_count:
@@ -102,9 +106,6 @@ class Sandboxes:
                 org, token = bootstrap_org(self.world, name or "Sandbox", token)
                 key = next(iter(org.management_keys.values()))
             else:
-                rename(org, org.id, self.world.new_id("org"))
-                for inherited in org.management_keys.values():
-                    inherited["_hash"] = sha256_hex(secrets.token_hex(32))  # nobody holds their plaintext
                 self.world.orgs[org.id] = org
                 key, _ = self.world.add_management_key(org, "Sandbox key", plaintext=token)
             org_id = org.id
