@@ -304,6 +304,10 @@ def test_sandboxes_empty_or_of_another_seed_and_bad_requests_change_nothing():
         empty = ok(control(m, "POST", "/sandboxes", json={"empty": True, "clock": "2026-01-01T00:00:00Z"}), 201)
         assert names(m, empty["token"]) == set()
         assert ok(control(m, "GET", "/clock", empty["token"]))["now"] == "2026-01-01T00:00:00.000Z"
+        copy = ok(control(m, "POST", "/sandboxes", json={"clock": "2026-01-02T00:00:00Z"}), 201)
+        keys = ok(api(m, "GET", "/management-keys", copy["token"]))
+        assert next(k for k in keys if k["id"] == copy["key_id"])["created_at"] == "2026-01-02T00:00:00.000Z"
+        ok(control(m, "DELETE", f"/sandboxes/{copy['id']}"))
         envelope(control(m, "POST", "/sandboxes", empty["token"]), 403, "sandbox_in_sandbox")
         seeded = ok(control(m, "POST", "/sandboxes", json={"seed": 5}), 201)
         assert seeded["origin"] == "seed:5" and len(names(m, seeded["token"])) > 0

@@ -107,7 +107,6 @@ class Sandboxes:
                 key = next(iter(org.management_keys.values()))
             else:
                 self.world.orgs[org.id] = org
-                key, _ = self.world.add_management_key(org, "Sandbox key", plaintext=token)
             org_id = org.id
             if name:
                 org.org["name"] = name
@@ -115,6 +114,9 @@ class Sandboxes:
                 self.world.clocks[org_id] = VirtualClock(clock)
             elif isinstance(self.world.clock, VirtualClock):
                 self.world.clocks[org_id] = VirtualClock(self.world.clock.now())
+            if not empty:  # made on the sandbox's own clock
+                key, _ = self.world.add_management_key(org, "Sandbox key", plaintext=token,
+                                                       created_at=self.world.now_iso(org))
             owner = next((m["user"]["email"] for m in org.members.values()
                           if m.get("role") == "owner" and m.get("status") != "invited"), None)
             sandbox = Sandbox(org_id, parent.id, org.org["name"], origin, iso(datetime.now(UTC)), owner)
