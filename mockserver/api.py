@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from .compiled import MISSING, CompiledSpec, Operation, Rejected, oracle_misreads, unmarshal_formats
 from .errors import ApiError, Invalid, MethodNotAllowed, MockBug, NotFound, PayloadTooLarge, Unauthorized
+from .frontend.journal import ORG_KEY
 from .frontend.kit import Frontend
 from .registry import Call
 from .services import MockConfig, Services
@@ -155,7 +156,15 @@ class Api:
 
 
 def authenticate(services: Services, request: Request, frontend: Frontend | None = None) -> tuple[OrgState, Actor]:
-    """The caller: a management key (`Authorization: Bearer`), else the dashboard's session cookie."""
+    """The caller: a management key (`Authorization: Bearer`), else the dashboard's session cookie. From
+    here on the request reads time from the caller's organization's clock."""
+    org, actor = _caller(services, request, frontend)
+    services.world.act_for(org)
+    request.environ[ORG_KEY] = org.id
+    return org, actor
+
+
+def _caller(services: Services, request: Request, frontend: Frontend | None) -> tuple[OrgState, Actor]:
     header = request.headers.get("Authorization")
     if not header and frontend is not None:
         session = frontend.session_caller(services, request)

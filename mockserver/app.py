@@ -68,8 +68,9 @@ def create_app(config: MockConfig | None = None, services: Services | None = Non
     cors = cors_options(config.cors_origins)
     CORS(app, resources={r"/openapi.json": {}, rf"{CONTROL_PREFIX}/*": {}}, **cors)
     api_cors = get_cors_options(app, cors)
-    app.wsgi_app = Api(app.wsgi_app, compiled, oracle, services, config, handlers, api_cors,  # type: ignore[method-assign]
-                       frontend)
+    frontend.attach(services)
+    app.wsgi_app = frontend.journaled(  # type: ignore[method-assign]
+        Api(app.wsgi_app, compiled, oracle, services, config, handlers, api_cors, frontend), services)
     app.register_blueprint(control_blueprint())
     app.register_blueprint(docs_blueprint())
 

@@ -6,8 +6,10 @@ import gc
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import sys
+from datetime import datetime
 
 import click
 
@@ -15,7 +17,9 @@ from fixtures.loader import export_world, load_world
 from modelux_spec import errata_markdown
 
 from .app import create_app, served_spec
+from .clock import UTC, VirtualClock, parse_iso
 from .frontend.latency import Latency
+from .ids import IdFactory
 from .frontend.ratelimit import parse_rate
 from .server import SERVERS
 from .server import serve as serve_app
@@ -27,6 +31,19 @@ TOKEN_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 def new_token() -> str:
     """A management key nobody can derive: 40 characters from the operating system's CSPRNG."""
     return "mlx_mgmt_" + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(40))
+
+
+def parse_clock_option(value: str) -> VirtualClock | None:
+    """`real` (None: the system clock) or `virtual[@ISO]`: a clock frozen now or at ISO."""
+    mode, _, at = value.partition("@")
+    if mode == "real" and not at:
+        return None
+    if mode != "virtual":
+        raise ValueError(f"{value!r}: expected real, virtual or virtual@<ISO 8601 timestamp>")
+    try:
+        return VirtualClock(parse_iso(at) if at else datetime.now(UTC))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{at!r} is not an ISO 8601 timestamp (e.g. virtual@2026-01-31T23:00:00Z)")
 
 
 def is_loopback(host: str) -> bool:
@@ -99,6 +116,19 @@ def _checked(parse):
 @click.option("--rate-limit", callback=_checked(parse_rate), metavar="COUNT/UNIT",
               help="Limit each management key and session to COUNT requests per UNIT (e.g. 60/min, as the "
                    "product docs say): past it, 429 with Retry-After. Default: no limit.")
+@click.option("--state", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Boot from FILE if it exists and write the world back to it (atomically, within a second of a "
+                   "change, and at shutdown), in the export format; it keeps keys' hashes, never a plaintext key.")
+@click.option("--clock", "clock_mode", callback=_checked(parse_clock_option), metavar="real|virtual[@ISO]",
+              default="real", show_default=True,
+              help="virtual: every organization's clock starts frozen (now, or at ISO) and moves only through "
+                   "/__mock/clock.")
+@click.option("--max-sandboxes", default=32, show_default=True, type=click.IntRange(0, 1000),
+              help="Sandboxes (POST /__mock/sandboxes) that may live at once.")
+@click.option("--max-snapshots", default=10, show_default=True, type=click.IntRange(0, 1000),
+              help="Snapshots each organization may keep.")
+@click.option("--journal-size", default=500, show_default=True, type=click.IntRange(1, 100_000),
+              help="Requests the journal keeps per organization (GET /__mock/requests).")
 @click.option("--no-validate-responses", is_flag=True, help="Skip validating responses against the spec.")
 @click.option("--no-validate", is_flag=True, help="Skip validating requests and responses (for measurements: "
               "invalid input then reaches the handlers).")
@@ -109,12 +139,17 @@ def _checked(parse):
                    "where it can run.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreachable, webhook_max_attempts,
-          webhook_backoff, webhook_timeout, webhook_allow_host, cors_origin, latency, fault_rate, rate_limit,
-          no_validate_responses, no_validate, threads, server_name, verbose) -> None:
+          webhook_backoff, webhook_timeout, webhook_allow_host, cors_origin, latency, fault_rate, rate_limit, state,
+          clock_mode, max_sandboxes, max_snapshots, journal_size, no_validate_responses, no_validate, threads,
+          server_name, verbose) -> None:
     """Serve the API under /api/manage/v1 (spec at /openapi.json)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     explicit_token = token is not None
+    resumed = bool(state) and os.path.exists(state)
+    ignored = [flag for flag, given in (("--empty", empty), ("--fixtures", fixtures)) if given] if resumed else []
+    if resumed:  # the state file is the world: what would build another one is ignored
+        fixtures, empty = state, False
     if token is None and fixtures is None:
         token = new_token()
     config = MockConfig(
@@ -123,19 +158,30 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
         cors_origins=list(cors_origin) or "*", webhook_max_attempts=webhook_max_attempts,
         webhook_backoff=webhook_backoff, webhook_timeout=webhook_timeout, webhook_allow_hosts=tuple(webhook_allow_host),
         world_seed=seed, scale=scale, anchor=anchor, fixtures=fixtures,
-        latency=latency, fault_rate=fault_rate, rate_limit=rate_limit,
+        latency=latency, fault_rate=fault_rate, rate_limit=rate_limit, state=state,
+        clock=parse_clock_option(clock_mode),
+        max_sandboxes=max_sandboxes, max_snapshots=max_snapshots, journal_size=journal_size,
     )
     # The world is built here without its background workers: they start where requests are served
     # (granian forks a worker process that inherits the world).
     config.start_workers = False
     services = build_services(config, empty=empty)
+    if resumed:  # new ids must not repeat those the earlier runs handed out
+        services.world.ids = IdFactory()
     app = create_app(config, services)
     url = f"http://{host}:{port}"
     click.echo("Modelux Management API mock")
     click.echo(f"  url:          {url}/api/manage/v1")
     click.echo(f"  spec:         {url}/openapi.json")
     click.echo(f"  organization: {services.org.id} ({services.org.org['name']})")
-    click.echo(f"  token:        {services.token}")
+    if services.token:
+        click.echo(f"  token:        {services.token}")
+    else:
+        click.echo(f"  token:        the key you used with {state} before (it keeps only hashes; --token or "
+                   "MODELUX_MOCK_TOKEN names one)")
+    if state:
+        note = f"resumed{', ' + ' and '.join(ignored) + ' ignored' if ignored else ''}" if resumed else "new"
+        click.echo(f"  state:        {state} ({note}; written back as it changes)")
     click.echo(f"  docs:         {url}/docs")
     owner = next((m["user"]["email"] for m in services.org.members.values()
                   if m.get("role") == "owner" and m.get("status") != "invited"), None)
@@ -146,7 +192,8 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
              f"rate limit {rate_limit}" if rate_limit else ""]
     if any(knobs):
         click.echo(f"  frontend kit: {', '.join(k for k in knobs if k)}")
-    click.echo(f"  try:          curl -H 'Authorization: Bearer {services.token}' {url}/api/manage/v1/projects")
+    click.echo(f"  try:          curl -H 'Authorization: Bearer {services.token or '<token>'}' "
+               f"{url}/api/manage/v1/projects")
     if not is_loopback(host):
         click.echo(click.style(
             f"WARNING: listening on {host}, not loopback: anyone who can reach this machine can reach the mock, and "
@@ -160,10 +207,18 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
         # collection no longer walks it (on a seeded world this takes the p99 latency from ~20 ms to ~6 ms).
         gc.freeze()
         services.start()
+        if kit.state_file is not None:
+            kit.state_file.start()
         served_spec()[1].warm()
 
+    def stop() -> None:
+        services.stop()
+        if kit.state_file is not None:
+            kit.state_file.stop()  # the last changes, at shutdown
+
+    kit = app.extensions["modelux.frontend"]
     serve_app(app, host=host, port=port, threads=threads, server=server_name, verbose=verbose, on_start=start,
-              on_stop=services.stop)
+              on_stop=stop)
 
 
 @main.command()

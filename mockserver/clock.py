@@ -11,7 +11,7 @@ from modelux_spec.timestamps import parse_timestamp as parse_iso
 from modelux_spec.timestamps import to_utc
 
 UTC = timezone.utc
-__all__ = ["Clock", "ManualClock", "SystemClock", "UTC", "as_utc", "iso", "parse_iso"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "UTC", "VirtualClock", "as_utc", "iso", "parse_iso"]
 
 
 class Clock(Protocol):
@@ -42,6 +42,11 @@ class ManualClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = when.astimezone(UTC)
+
+
+class VirtualClock(ManualClock):
+    """The frontend kit's clock of one organization: frozen until the developer moves it. Engines that
+    pace work on real time (simulation progress) pace it on this clock instead."""
 
 
 as_utc = to_utc

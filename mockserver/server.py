@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import multiprocessing
+import multiprocessing.util
 import signal
 from typing import Any, Callable
 
@@ -76,9 +77,9 @@ def _serve_granian(app: Any, *, host: str, port: int, threads: int, verbose: boo
         if on_start:
             on_start()
         if on_stop:
-            import atexit
-
-            atexit.register(on_stop)
+            # The worker is a multiprocessing child: it ends with os._exit, which skips atexit, after running
+            # multiprocessing's finalizers (on SIGTERM or SIGINT, granian lets it return first).
+            multiprocessing.util.Finalize(None, on_stop, exitpriority=10)
         return app
 
     granian = Server(

@@ -5,16 +5,30 @@
     DELETE /__mock/session    sign out (the cookie stops working at once)
     GET    /__mock/settings   latency, fault rate, rate limit in force
     PATCH  /__mock/settings   change them (all or nothing)
+    POST   /__mock/reset                       the caller's organization (or sandbox) back to its boot state
+    GET    /__mock/snapshots                   its snapshots
+    POST   /__mock/snapshots   {"name": ...}    save one (the same name again replaces it)
+    POST   /__mock/snapshots/{name}/restore    bring it back (atomically)
+    DELETE /__mock/snapshots/{name}
+    GET    /__mock/clock                       its clock
+    POST   /__mock/clock/advance {"by": "PT1H" | seconds}
+    POST   /__mock/clock/set     {"now": "<ISO 8601>"}   (never backwards)
+    GET    /__mock/sandboxes                   the sandboxes it minted
+    POST   /__mock/sandboxes   {"name"?, "seed"?, "empty"?, "clock"?}   mint one (its key is in the answer)
+    DELETE /__mock/sandboxes/{id}
+    GET    /__mock/requests    ?path=&method=&status=&limit=   its request journal, newest first
+    DELETE /__mock/requests                    clear it
     GET    /__mock            what is here
 
-Later parts of the kit (reset, snapshots, the clock, sandboxes, the request journal) hang their
-routes here too, behind the same `caller()` guard, acting on the caller's organization.
+Every route but the sign-in is behind the `caller()` guard (the key or the session) and acts on the
+caller's organization only: a sandbox's key sees its sandbox.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, request
 
@@ -45,6 +59,16 @@ def frontend() -> Frontend:
 def caller() -> tuple[OrgState, Actor]:
     """The organization and actor of the management key or session this request carries (a 401 without)."""
     return authenticate(services(), request, frontend())
+
+
+def for_caller(view: Callable[..., Any]) -> Callable[..., Response]:
+    """A route acting on the caller's organization (`caller()`): `view(org, **path)` is answered as `{"data": ...}`."""
+
+    def route(**path: Any) -> Response:
+        org, _ = caller()
+        return json_response(200, {"data": view(org, **path)})
+
+    return route
 
 
 def json_body() -> Any:
@@ -87,9 +111,7 @@ def control_blueprint() -> Blueprint:
     @bp.get("/")
     def index() -> Response:
         caller()
-        return json_response(200, {"data": {"routes": [
-            "POST /__mock/session", "GET /__mock/session", "DELETE /__mock/session",
-            "GET /__mock/settings", "PATCH /__mock/settings"], "docs": "/docs"}})
+        return json_response(200, {"data": {"routes": ROUTES, "docs": "/docs"}})
 
     @bp.post("/session")
     def sign_in() -> Response:
@@ -102,7 +124,8 @@ def control_blueprint() -> Blueprint:
         if unknown:
             raise Invalid(f"body: unknown field(s) {', '.join(unknown)}; known: email, org_id", code="validation_failed")
         world = services().world
-        token, session, org, member = frontend().sessions.sign_in(world, body.get("email"), body.get("org_id"))
+        token, session, org, member = frontend().sessions.sign_in(world, body.get("email"), body.get("org_id"),
+                                                                  frontend().sandboxes.hidden())
         actor = Actor(id=session.user_id, email=session.email)
         response = json_response(201, {"data": {**session_view(org, actor, member), "created_at": session.created_at}})
         response.set_cookie(COOKIE_NAME, token, **cookie_attributes(request.is_secure))
@@ -134,7 +157,45 @@ def control_blueprint() -> Blueprint:
         caller()
         return json_response(200, {"data": frontend().update_settings(json_body()).view()})
 
+    # ── reset, snapshots, the clock, sandboxes, the journal: each acts on the caller's organization ──
+
+    acting: list[tuple[str, str, str, Callable[..., Any]]] = [
+        ("POST", "/reset", "reset", lambda org: frontend().states.reset(org)),
+        ("GET", "/snapshots", "snapshots", lambda org: frontend().states.list(org)),
+        ("POST", "/snapshots/<name>/restore", "restore_snapshot",
+         lambda org, name: frontend().states.restore(org, name)),
+        ("DELETE", "/snapshots/<name>", "delete_snapshot", lambda org, name: frontend().states.delete(org, name)),
+        ("GET", "/clock", "clock", lambda org: frontend().clocks.view(org)),
+        ("POST", "/clock/advance", "advance_clock", lambda org: frontend().clocks.advance(org, json_body())),
+        ("POST", "/clock/set", "set_clock", lambda org: frontend().clocks.set(org, json_body())),
+        ("GET", "/sandboxes", "sandboxes", lambda org: frontend().sandboxes.list(org)),
+        ("DELETE", "/sandboxes/<sandbox_id>", "delete_sandbox",
+         lambda org, sandbox_id: frontend().sandboxes.delete(org, sandbox_id)),
+        ("GET", "/requests", "requests", lambda org: frontend().journal.query(org.id, request.args)),
+        ("DELETE", "/requests", "clear_requests", lambda org: {"cleared": frontend().journal.clear(org.id)}),
+    ]
+    for method, rule, endpoint, act in acting:
+        bp.add_url_rule(rule, endpoint, for_caller(act), methods=[method])
+
+    @bp.post("/snapshots")
+    def save_snapshot() -> Response:
+        org, _ = caller()
+        replaced, view = frontend().states.save(org, json_body())
+        return json_response(200 if replaced else 201, {"data": view})
+
+    @bp.post("/sandboxes")
+    def create_sandbox() -> Response:
+        org, _ = caller()
+        body = json_body() if request.get_data(cache=True) else {}
+        response = json_response(201, {"data": frontend().sandboxes.create(org, body)})
+        response.headers["Cache-Control"] = "no-store"  # the answer holds the sandbox's key
+        return response
+
     return bp
+
+
+# What `GET /__mock` lists: the routes of this module's docstring.
+ROUTES = [" ".join(found) for found in re.findall(r"^ +(GET|POST|PATCH|DELETE) +(/__mock\S*)", __doc__ or "", re.M)]
 
 
 def session_only() -> tuple[OrgState, Actor]:

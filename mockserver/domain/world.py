@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from contextvars import ContextVar
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from ..ids import IdFactory, sha256_hex
 Resource = dict[str, Any]
 
 KEY_PREFIX_LENGTH = 12
+
+# The organization the current request acts for: its clock is the one `World.now()` reads.
+_acting_org: ContextVar[str | None] = ContextVar("modelux_acting_org", default=None)
 
 # Collections every organization holds, by attribute name → human name for 404 messages.
 COLLECTIONS = {
@@ -135,14 +139,26 @@ class World:
         self.event_listeners: list[Callable[[OrgState, str, dict[str, Any], str | None], None]] = []
         # Called after a successful mutation, with the org (budget re-evaluation etc.).
         self.mutation_listeners: list[Callable[[OrgState], None]] = []
+        # An organization's own clock (the frontend kit's virtual clocks); the others read `clock`.
+        self.clocks: dict[str, Clock] = {}
 
     # ── time and ids ──────────────────────────────────────────────────────
 
-    def now(self) -> datetime:
-        return self.clock.now()
+    def clock_of(self, org: "OrgState | str | None" = None) -> Clock:
+        """The clock of `org` (by default the organization the current request acts for)."""
+        org_id = _acting_org.get() if org is None else org if isinstance(org, str) else org.id
+        return self.clocks.get(org_id, self.clock) if org_id is not None else self.clock
 
-    def now_iso(self) -> str:
-        return iso(self.clock.now())  # type: ignore[return-value]
+    def now(self, org: "OrgState | str | None" = None) -> datetime:
+        return self.clock_of(org).now()
+
+    def now_iso(self, org: "OrgState | str | None" = None) -> str:
+        return iso(self.now(org))  # type: ignore[return-value]
+
+    @staticmethod
+    def act_for(org: "OrgState | None") -> None:
+        """From here on in this thread (or context), time is read from `org`'s clock."""
+        _acting_org.set(org.id if org is not None else None)
 
     def new_id(self, prefix: str) -> str:
         return self.ids.new(prefix)
@@ -156,8 +172,20 @@ class World:
 
     def remove_org(self, org_id: str) -> None:
         state = self.orgs.pop(org_id)
+        self.clocks.pop(org_id, None)
         for key in state.management_keys.values():
             self._key_index.pop(key["_hash"], None)
+
+    def swap_state(self, org: OrgState, state: OrgState) -> None:
+        """Give `org` everything `state` holds (same organization id), in place: references to `org` stay
+        valid, and the management keys that work are `state`'s. Call it holding the lock."""
+        for key in org.management_keys.values():
+            if self._key_index.get(key["_hash"], (None,))[0] == org.id:
+                del self._key_index[key["_hash"]]
+        for name in org.__dataclass_fields__:
+            setattr(org, name, getattr(state, name))
+        for key in org.management_keys.values():
+            self.index_management_key(org, key)
 
     def add_management_key(self, org: OrgState, name: str, plaintext: str | None = None,
                            created_at: str | None = None, key_id: str | None = None) -> tuple[Resource, str]:
@@ -195,7 +223,7 @@ class World:
                 return None
             if not hmac.compare_digest(key["_hash"], digest):
                 return None
-            key["last_used_at"] = self.now_iso()
+            key["last_used_at"] = self.now_iso(org)
             return org, key
 
     # ── audit and events ─────────────────────────────────────────────────────

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from ..clock import iso, parse_iso
+from ..clock import VirtualClock, iso, parse_iso
 from . import catalogue
 from .worker import Worker
 from .routing import RouteRequest, RoutingError, PolicyConfigError, route
@@ -22,6 +22,13 @@ log = logging.getLogger("modelux.simulations")
 Resource = dict[str, Any]
 MICRO = Decimal("0.000001")
 CHUNK = 100
+# On a virtual clock a simulation runs at this many requests per clock second (at least one second).
+VIRTUAL_RATE = 100
+
+
+def run_seconds(simulation: Resource) -> float:
+    """How long a simulation runs on a virtual clock."""
+    return max(1.0, simulation["request_count"] / VIRTUAL_RATE)
 
 
 def matches_filter(entry: Resource, selector: dict[str, Any] | None) -> bool:
@@ -152,8 +159,10 @@ class SimulationRunner:
                             self._advance(org, simulation, chunk)
                         except Exception as exc:  # one broken simulation must not stall the others
                             log.exception("simulation %s failed", simulation["id"])
-                            fail(simulation, self.world.now(), f"simulation failed: {type(exc).__name__}: {exc}")
-                        busy = busy or simulation["status"] in ("pending", "running")
+                            fail(simulation, self.world.now(org), f"simulation failed: {type(exc).__name__}: {exc}")
+                        # One waiting on a virtual clock moves when the clock does (the runner is kicked then).
+                        busy = busy or (simulation["status"] in ("pending", "running")
+                                        and not isinstance(self.world.clock_of(org), VirtualClock))
         return busy
 
     def run_all(self, max_steps: int = 100000) -> None:
@@ -162,13 +171,21 @@ class SimulationRunner:
                 return
 
     def _advance(self, org, simulation: Resource, chunk_size: int = CHUNK) -> None:
-        now = self.world.now()
+        clock = self.world.clock_of(org)
+        now = clock.now()
         if simulation["status"] == "pending":
             simulation["status"] = "running"
             simulation["started_at"] = iso(now)
             return
         selected = simulation["_log_ids"]
         done = simulation["processed_count"]
+        if isinstance(clock, VirtualClock):  # paced by the clock: done when the clock passes its run time
+            elapsed = (now - parse_iso(simulation["started_at"])).total_seconds()
+            if elapsed < run_seconds(simulation):
+                chunk_size = min(chunk_size, max(0, int(elapsed * VIRTUAL_RATE) - done))
+            else:
+                chunk_size = len(selected)
+                now = parse_iso(simulation["started_at"]) + timedelta(seconds=run_seconds(simulation))
         chunk = selected[done:done + chunk_size]
         resolve = self.resolver_for(org, simulation["project_id"])
         results = org.simulation_results.setdefault(simulation["id"], [])
@@ -180,11 +197,17 @@ class SimulationRunner:
             candidate = candidate_outcome(entry, simulation["candidate_policy"], simulation["candidate_config"], resolve)
             results.append(compare(entry, baseline, candidate))
         simulation["processed_count"] = min(len(selected), done + len(chunk))
-        if simulation["processed_count"] >= len(selected):
+        if simulation["processed_count"] >= len(selected) and not self._waits(clock, simulation, now):
             simulation["baseline_summary"] = summarize([r["baseline_decision"] for r in results])
             simulation["candidate_summary"] = summarize([r["candidate_decision"] for r in results])
             simulation["status"] = "completed"
             simulation["completed_at"] = iso(now)
+
+    @staticmethod
+    def _waits(clock: Any, simulation: Resource, now: datetime) -> bool:
+        """On a virtual clock a simulation is not done before its run time has passed on it."""
+        return isinstance(clock, VirtualClock) and \
+            (now - parse_iso(simulation["started_at"])).total_seconds() < run_seconds(simulation)
 
     def start(self, poll_seconds: float = 0.1) -> None:
         """Advance in the background: quickly while work remains, else idle until kicked."""

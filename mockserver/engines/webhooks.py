@@ -197,7 +197,7 @@ class WebhookEngine:
     # ── fan-out ─────────────────────────────────────────────────────────
 
     def on_event(self, org, event_type: str, data: dict[str, Any], project_id: str | None) -> list[Resource]:
-        now = self.world.now()
+        now = self.world.now(org)
         targets = [e for e in org.webhook_endpoints.values() if subscribed(e, event_type, project_id)]
         if not targets:
             return []
@@ -205,7 +205,7 @@ class WebhookEngine:
         return [self._add(org, endpoint, event, now) for endpoint in targets]
 
     def enqueue(self, org, endpoint: Resource, event_type: str, data: dict[str, Any]) -> Resource:
-        now = self.world.now()
+        now = self.world.now(org)
         return self._add(org, endpoint, new_event(self.world.ids, event_type, data, now), now)
 
     def _add(self, org, endpoint: Resource, event: Resource, now: datetime) -> Resource:
@@ -227,20 +227,20 @@ class WebhookEngine:
         per-attempt timeout), outside the world lock; each outcome is recorded under it.
         """
         with self.world.lock:
-            now = self.world.now()
             batch = []
             for org in self.world.orgs.values():
+                now = self.world.now(org)  # each organization's own clock decides what is due
                 for delivery in org.webhook_deliveries.values():
                     endpoint = org.webhook_endpoints.get(delivery["endpoint_id"])
                     if endpoint is not None and endpoint["active"] and is_due(delivery, now):
                         delivery["_inflight"] = True
                         # The secret is read now: an attempt is signed with the current secret.
-                        batch.append((delivery, endpoint["url"], endpoint["_secret"]))
+                        batch.append((org.id, delivery, endpoint["url"], endpoint["_secret"]))
         if not batch:
             return 0
 
-        def attempt(item: tuple[Resource, str, str]) -> None:
-            delivery, url, secret = item
+        def attempt(item: tuple[str, Resource, str, str]) -> None:
+            org_id, delivery, url, secret = item
             try:
                 status, text = self._send(delivery, url, secret)
             except Exception as exc:  # a broken sender is a failed attempt, not a stuck delivery
@@ -248,7 +248,7 @@ class WebhookEngine:
                 status, text = None, f"delivery error: {type(exc).__name__}: {exc}"
             with self.world.lock:
                 delivery.pop("_inflight", None)
-                record_attempt(delivery, self.policy, self.world.now(), status, text)
+                record_attempt(delivery, self.policy, self.world.now(org_id), status, text)
 
         if len(batch) == 1:
             attempt(batch[0])
@@ -260,14 +260,13 @@ class WebhookEngine:
     def seconds_until_due(self) -> float | None:
         """Clock seconds until the next queued attempt (0 if one is due), None if nothing waits."""
         with self.world.lock:
-            now = self.world.now()
-            times = [parse_iso(d["next_attempt_at"]) for org in self.world.orgs.values()
-                     for d in org.webhook_deliveries.values()
+            waits = [(parse_iso(d["next_attempt_at"]) - self.world.now(org)).total_seconds()
+                     for org in self.world.orgs.values() for d in org.webhook_deliveries.values()
                      if waiting(d) and not d.get("_inflight")
                      and (org.webhook_endpoints.get(d["endpoint_id"]) or {}).get("active")]
-        if not times:
+        if not waits:
             return None
-        return max(0.0, (min(times) - now).total_seconds())
+        return max(0.0, min(waits))
 
     def _send(self, delivery: Resource, url: str, secret: str) -> tuple[int | None, str | None]:
         if not host_allowed(url, self.policy.allow_hosts):

@@ -31,11 +31,16 @@ from ..errors import ApiError, Invalid, Unauthorized
 from ..registry import Call
 from ..services import MockConfig, Services
 from .faults import FaultDraw, check_rate, named_fault
+from .clock import Clocks
 from .forced import ForcedAnswers
+from .journal import Journal, JournalMiddleware
 from .latency import Delays, Latency
 from .prefer import Preferences, read_preferences
+from .persistence import StateFile
 from .ratelimit import RateLimiter, describe_rate, parse_rate
+from .sandboxes import Sandboxes
 from .sessions import COOKIE_NAME, SessionStore
+from .snapshots import States
 
 HEADERS_KEY = "modelux.frontend.headers"
 CALLER_KEY = "modelux.frontend.caller"
@@ -78,6 +83,29 @@ class Frontend:
         self.faults = FaultDraw(seed)
         self.sessions = SessionStore()
         self.forced = ForcedAnswers(spec, oracle, validate=config.validate_responses)
+
+    def attach(self, services: Services) -> None:
+        """The parts of the kit that act on the world: the clocks, reset and snapshots, sandboxes, the request
+        journal and the state file. The boot state of every organization is kept from here on."""
+        config, world = self.config, services.world
+        self.clocks = Clocks(world, moved=lambda: (services.wake_webhooks(), services.kick_simulations()))
+        self.state_file = StateFile(config.state, world, services.org, services.token, config.world_seed,
+                                    config.anchor) if config.state else None
+        self.states = States(world, self.clocks, lambda org: self.changed(), max_count=config.max_snapshots)
+        self.journal = Journal(config.journal_size)
+        self.sandboxes = Sandboxes(world, config, self.states, self.clocks, forget=self.journal.forget,
+                                   max_count=config.max_sandboxes)
+        for org in list(world.orgs.values()):
+            self.states.keep_boot(org, eager=False)
+
+    def journaled(self, app: Callable, services: Services) -> JournalMiddleware:
+        """`app` (the API's WSGI layer) with every request filed in the journal."""
+        return JournalMiddleware(app, self.journal, services.world, self.states.before_change, self.changed)
+
+    def changed(self) -> None:
+        """The world may have changed: the state file is written again soon."""
+        if self.state_file is not None:
+            self.state_file.changed()
 
     # ── settings (the control surface) ────────────────────────────────
 

@@ -61,15 +61,18 @@ class SessionStore:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
-    def sign_in(self, world: World, email: Any, org_id: Any = None) -> tuple[str, Session, OrgState, Resource]:
-        """A new session for the member with this email; (cookie value, session, org, member)."""
+    def sign_in(self, world: World, email: Any, org_id: Any = None,
+                hidden: frozenset[str] | set[str] = frozenset()) -> tuple[str, Session, OrgState, Resource]:
+        """A new session for the member with this email; (cookie value, session, org, member). Organizations in
+        `hidden` (sandboxes) are only found when `org_id` names them."""
         if not isinstance(email, str) or "@" not in email:
             raise Invalid("body: 'email' must be the email address of a member of an organization",
                           code="validation_failed")
         if org_id is not None and not isinstance(org_id, str):
             raise Invalid("body: 'org_id' must be a string", code="validation_failed")
         with world.lock:
-            found = [(org, member) for org in world.orgs.values() if org_id is None or org.id == org_id
+            found = [(org, member) for org in world.orgs.values()
+                     if (org.id not in hidden if org_id is None else org.id == org_id)
                      for member in org.members.values()
                      if (member.get("user") or {}).get("email", "").lower() == email.lower()]
             if not found:
