@@ -130,14 +130,23 @@ class Api:
         if forced is not None:  # Prefer: code=... — answered without touching the world
             return json_response(*forced)
         # The answer is built while the lock is held: what it shows is one consistent state of the world.
-        with self.services.world.lock:
-            status, payload = self.handlers[op.operation_id](call)
-            response = Response(encode(payload), status=status, mimetype="application/json")
-            if self.config.validate_responses and not op.response_accepted(status, payload):
-                problems = self.oracle.response_problems(request, response, as_get=method == "head")
-                if problems:
-                    log.error("response of %s violates the spec: %s", op.operation_id, problems)
-                    raise MockBug(f"mock bug: {op.operation_id} answered {status} violating the spec: {problems}")
+        # A request that may write runs in a transaction: its changes stay only once its answer is built
+        # and valid; an error, an unencodable or invalid answer rolls them back (reads need no journal).
+        world = self.services.world
+        with world.lock:
+            if method in ("get", "head"):
+                return self.answer(op, request, call, method)
+            with world.transaction():
+                return self.answer(op, request, call, method)
+
+    def answer(self, op: Operation, request: Request, call: Call, method: str) -> Response:
+        status, payload = self.handlers[op.operation_id](call)
+        response = Response(encode(payload), status=status, mimetype="application/json")
+        if self.config.validate_responses and not op.response_accepted(status, payload):
+            problems = self.oracle.response_problems(request, response, as_get=method == "head")
+            if problems:
+                log.error("response of %s violates the spec: %s", op.operation_id, problems)
+                raise MockBug(f"mock bug: {op.operation_id} answered {status} violating the spec: {problems}")
         return response
 
     def read(self, op: Operation, request: Request, path_vars: dict[str, str], body: Any) -> tuple[dict, dict, Any]:
