@@ -16,11 +16,13 @@ open, a table pays one thread-local read per write and nothing per read.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any, Callable, Iterable
 
 _state = threading.local()
 _MISSING = object()
+_FRONT = object()  # an undo entry's key: records dropped from the front of a table (`drop_oldest`)
 
 
 def active() -> "Journal | None":
@@ -69,6 +71,9 @@ class Journal:
     def _changed(self, table: "Table", key: Any, before: Any) -> None:
         self._undo.append((table, key, before))
 
+    def _dropped_front(self, table: "Table", records: list[tuple[Any, Any]]) -> None:
+        self._undo.append((table, _FRONT, records))
+
     def _removing(self, table: "Table") -> None:
         if id(table) not in self._orders:
             self._orders[id(table)] = (table, list(dict.keys(table)))
@@ -92,13 +97,23 @@ class Journal:
                 obj.clear()
                 obj.update(before)
         for table, key, before in reversed(self._undo):
-            if before is _MISSING:
+            if key is _FRONT:
+                rest = list(dict.items(table))
+                dict.clear(table)
+                dict.update(table, before)
+                dict.update(table, rest)
+                for _, record in before:
+                    table._added(record)
+                table._reordered()
+            elif before is _MISSING:
                 if dict.__contains__(table, key):
                     del table[key]
             elif dict.get(table, key, _MISSING) is not before:
                 table[key] = before
         for table, order in self._orders.values():
-            records = [(key, dict.__getitem__(table, key)) for key in order]
+            known = set(order)  # keys not in it were dropped from the front before the first removal
+            records = [(key, record) for key, record in dict.items(table) if key not in known]
+            records += [(key, dict.__getitem__(table, key)) for key in order if dict.__contains__(table, key)]
             dict.clear(table)
             dict.update(table, records)
             table._reordered()
@@ -200,6 +215,21 @@ class Table(dict):
                 journal._changed(self, key, record)
         dict.clear(self)
         self._removed(records, replaced=False)
+
+    def drop_oldest(self, count: int) -> None:
+        """Delete the `count` records stored first (retention: oldest first); cheap inside a transaction."""
+        gone = [(key, dict.__getitem__(self, key)) for key in itertools.islice(dict.__iter__(self), count)]
+        for key, _ in gone:
+            dict.__delitem__(self, key)
+        journal = active()
+        if journal is not None and gone:
+            journal._dropped_front(self, gone)
+        self._removed([record for _, record in gone], replaced=False)
+
+    def keep_latest(self, limit: int) -> None:
+        """Retention: at most `limit` records, the oldest dropped first."""
+        if dict.__len__(self) > limit:
+            self.drop_oldest(dict.__len__(self) - limit)
 
     def remove_many(self, keys: Iterable[str]) -> None:
         """Delete many records at once: the indexes are adjusted once, not once per record."""

@@ -116,3 +116,16 @@ def test_rollback_restores_records_membership_order_and_indexes():
     assert list(table) == [f"p{i}" for i in range(5)]
     assert dict(table.slugs) == {f"s{i}": 1 for i in range(5)}
     assert done == [] and active() is None
+
+
+def test_rollback_puts_back_what_retention_dropped_in_front():
+    table = Table({f"k{i}": {"id": f"k{i}"} for i in range(5)})
+    before = list(table.items())
+    journal = Journal().open()
+    table["k5"] = {"id": "k5"}
+    table.keep_latest(5)  # drops k0
+    del table["k3"]
+    table["k6"] = {"id": "k6"}
+    table.keep_latest(4)  # drops k1, k2
+    journal.rollback()
+    assert list(table.items()) == before

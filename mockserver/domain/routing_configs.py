@@ -12,6 +12,10 @@ from .context import Context
 from .world import OrgState, Resource, World, public
 
 
+# Retention (spec/DECISIONS.md, "Memory"): versions kept per routing config, the oldest dropped first.
+MAX_CONFIG_VERSIONS = 1_000
+
+
 def check_policy(policy: str, config: dict[str, Any], field: str | None = None) -> None:
     """A 400 unless `config` has the shape `policy` documents; `field` names which one the caller changed."""
     try:
@@ -75,6 +79,7 @@ def add_version(org: OrgState, world: World, record: Resource, policy: str, conf
         "created_by": actor_id,
     }
     versions.append(version)
+    del versions[:-MAX_CONFIG_VERSIONS]
     record.update(policy=policy, config=config, version=version["version"], updated_at=version["created_at"])
     return version
 

@@ -25,6 +25,8 @@ from ..ids import IdFactory, sha256_hex
 Resource = dict[str, Any]
 
 KEY_PREFIX_LENGTH = 12
+# Retention (spec/DECISIONS.md, "Memory"): audit entries kept per organization, the oldest dropped first.
+MAX_AUDIT_ENTRIES = 20_000
 
 # Collections every organization holds, by attribute name → human name for 404 messages.
 COLLECTIONS = {
@@ -238,9 +240,10 @@ class World:
             "changes": redact(changes) if changes is not None else None,
             "metadata": metadata,
             "occurred_at": occurred_at or self.now_iso(),
-            "_seq": len(org.audit_logs),
+            "_seq": next(reversed(org.audit_logs.values()))["_seq"] + 1 if org.audit_logs else 0,
         }
         org.audit_logs[entry["id"]] = entry
+        org.audit_logs.keep_latest(MAX_AUDIT_ENTRIES)
         return entry
 
     def emit(self, org: OrgState, event_type: str, data: dict[str, Any], project_id: str | None = None) -> None:

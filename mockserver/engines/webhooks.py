@@ -50,6 +50,8 @@ log = logging.getLogger("modelux.webhooks")
 
 Resource = dict[str, Any]
 RESPONSE_BODY_LIMIT = 2048
+# Retention (spec/DECISIONS.md, "Memory"): deliveries kept per organization, the oldest dropped first.
+MAX_DELIVERIES = 10_000
 SIGNATURE_HEADER = "X-Modelux-Signature"
 EVENT_HEADER = "X-Modelux-Event"
 DELIVERY_HEADER = "X-Modelux-Delivery"
@@ -212,6 +214,7 @@ class WebhookEngine:
     def _add(self, org, endpoint: Resource, event: Resource, now: datetime) -> Resource:
         delivery = new_delivery(self.world.ids, endpoint, event, now)
         org.webhook_deliveries[delivery["id"]] = delivery
+        org.webhook_deliveries.keep_latest(MAX_DELIVERIES)
         self.wake()
         return delivery
 
