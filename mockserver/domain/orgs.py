@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Conflict, not_found
-from .common import patch, slugify
 from ..tables import touch
+from .common import patch, slugify
 from .context import Context
 from .world import Actor, OrgState, Resource, World, public
 
