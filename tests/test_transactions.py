@@ -129,3 +129,18 @@ def test_rollback_puts_back_what_retention_dropped_in_front():
     table.keep_latest(4)  # drops k1, k2
     journal.rollback()
     assert list(table.items()) == before
+
+
+def test_reads_open_no_transaction_and_writes_do(monkeypatch):
+    w = World()
+    seen: dict[str, object] = {}
+    handlers = w.app.wsgi_app.handlers
+    for operation_id in ("listProjects", "createProject"):
+        real = handlers[operation_id]
+        monkeypatch.setitem(handlers, operation_id,
+                            lambda call, real=real, name=operation_id: (seen.__setitem__(name, active()), real(call))[1])
+    assert w.call("GET", "/projects").status_code == 200
+    assert w.call("HEAD", "/projects").status_code == 200
+    assert w.call("POST", "/projects", {"name": "T"}).status_code == 201
+    assert seen["listProjects"] is None and isinstance(seen["createProject"], Journal)
+    assert active() is None
