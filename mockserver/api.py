@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import orjson
 from flask_cors.core import get_cors_headers
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from .compiled import MISSING, CompiledSpec, Operation, Rejected, oracle_misreads, unmarshal_formats
@@ -94,6 +94,9 @@ class Api:
             response = error_response(error)
         except RequestEntityTooLarge:
             response = error_response(PayloadTooLarge(f"request body exceeds {MAX_BODY_BYTES} bytes"))
+        except ClientDisconnected:  # fewer bytes than Content-Length said, then the end of the stream
+            response = error_response(Invalid("the request body ended before its Content-Length said",
+                                              code="incomplete_body"))
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = internal_error()
@@ -131,14 +134,23 @@ class Api:
         if forced is not None:  # Prefer: code=... — answered without touching the world
             return json_response(*forced)
         # The answer is built while the lock is held: what it shows is one consistent state of the world.
-        with self.services.world.lock:
-            status, payload = self.handlers[op.operation_id](call)
-            response = Response(encode(payload), status=status, mimetype="application/json")
-            if self.config.validate_responses and not op.response_accepted(status, payload):
-                problems = self.oracle.response_problems(request, response, as_get=method == "head")
-                if problems:
-                    log.error("response of %s violates the spec: %s", op.operation_id, problems)
-                    raise MockBug(f"mock bug: {op.operation_id} answered {status} violating the spec: {problems}")
+        # A request that may write runs in a transaction: its changes stay only once its answer is built
+        # and valid; an error, an unencodable or invalid answer rolls them back (reads need no journal).
+        world = self.services.world
+        with world.lock:
+            if method in ("get", "head"):
+                return self.answer(op, request, call, method)
+            with world.transaction():
+                return self.answer(op, request, call, method)
+
+    def answer(self, op: Operation, request: Request, call: Call, method: str) -> Response:
+        status, payload = self.handlers[op.operation_id](call)
+        response = Response(encode(payload), status=status, mimetype="application/json")
+        if self.config.validate_responses and not op.response_accepted(status, payload):
+            problems = self.oracle.response_problems(request, response, as_get=method == "head")
+            if problems:
+                log.error("response of %s violates the spec: %s", op.operation_id, problems)
+                raise MockBug(f"mock bug: {op.operation_id} answered {status} violating the spec: {problems}")
         return response
 
     def read(self, op: Operation, request: Request, path_vars: dict[str, str], body: Any) -> tuple[dict, dict, Any]:
@@ -229,6 +241,9 @@ def parse_body(op: Operation, request: Request) -> Any:
     if op.body is None:
         return MISSING
     raw = request.get_data(cache=True)
+    if request.content_length is not None and len(raw) < request.content_length:  # the client hung up mid-body
+        raise Invalid(f"the request body ended after {len(raw)} of its {request.content_length} bytes "
+                      "(Content-Length)", code="incomplete_body")
     if not raw:
         if op.body_required:
             raise Invalid("request body is required (a JSON object)", code="missing_body")
@@ -236,8 +251,16 @@ def parse_body(op: Operation, request: Request) -> Any:
     if request.mimetype != "application/json":
         raise Invalid(f"unsupported Content-Type '{request.content_type or ''}'; send application/json",
                       code="unsupported_media_type")
+    try:  # JSON between systems is UTF-8 (RFC 8259 §8.1): no UTF-16 or UTF-32, no byte order mark
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"body is not UTF-8 (invalid byte at offset {exc.start}); send JSON encoded as UTF-8",
+                      code="malformed_json")
+    if text.startswith("\ufeff"):
+        raise Invalid("body starts with a byte order mark; send JSON encoded as UTF-8 without one",
+                      code="malformed_json")
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise Invalid(f"body: nested deeper than {MAX_DEPTH} levels", code="body_too_deep")
     except (ValueError, UnicodeDecodeError) as exc:

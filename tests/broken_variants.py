@@ -538,7 +538,9 @@ def _created_at_is_now(call: Call, reply):
 
 
 def _flags_applied_before_name_check(call: Call, original: Handler):
-    record = call.org.get("routing_configs", call.path["id"])
+    # Read from the table directly, not with `org.get`: the change escapes the request's transaction, as it
+    # would on a server that writes as it goes and does not roll back.
+    record = call.org.routing_configs[call.path["id"]]
     for flag in ("is_active", "enforce_budgets"):
         if flag in call.body:
             record[flag] = call.body[flag]  # stored first; a duplicate name is rejected (409) afterwards

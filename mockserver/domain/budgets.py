@@ -10,6 +10,8 @@ from ..errors import Conflict, not_found
 from .context import Context
 from .world import OrgState, Resource, World, public
 
+# Retention (spec/DECISIONS.md, "Memory"): budget events kept per organization, the oldest dropped first.
+MAX_BUDGET_EVENTS = 10_000
 WEBHOOK_EVENT = {"soft_cap_reached": "budget.threshold_reached", "alert_triggered": "budget.threshold_reached",
                  "hard_cap_triggered": "budget.exceeded"}
 
@@ -23,6 +25,7 @@ def record_event(world: World, org: OrgState, budget: Resource, event_type: str,
     event = {"id": world.new_id("bevt"), "budget_id": budget["id"], "event_type": event_type, "details": details,
              "occurred_at": occurred_at or world.now_iso()}
     org.budget_events[event["id"]] = event
+    org.budget_events.keep_latest(MAX_BUDGET_EVENTS)
     return event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Conflict, not_found
+from ..tables import touch
 from .common import patch, slugify
 from .context import Context
 from .world import Actor, OrgState, Resource, World, public
@@ -63,7 +64,7 @@ def own_org(ctx: Context, org_id: str) -> None:
 
 def update_org(ctx: Context, org_id: str, body: dict[str, Any]) -> Resource:
     own_org(ctx, org_id)
-    changes = patch(ctx.org.org, body, {"name": "name", "billing_email": "billing_email"})
+    changes = patch(touch(ctx.org.org), body, {"name": "name", "billing_email": "billing_email"})
     if changes:
         ctx.audit("organization", ctx.org.id, "updated", changes)
     return public(ctx.org.org)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..ids import sha256_hex
+from ..tables import touch
 from .context import Context
 from .logs import credential_reverified
 from .world import OrgState, Resource, World, public
@@ -72,7 +73,7 @@ def delete_provider(ctx: Context, provider_id: str) -> str:
         # The oldest remaining credential of the same type becomes the default.
         for other in org.providers.values():
             if other["provider"] == record["provider"]:
-                other["is_default"] = True
+                touch(other)["is_default"] = True
                 break
     ctx.audit("provider", record["id"], "deleted", metadata={"provider": record["provider"]})
     return record["id"]

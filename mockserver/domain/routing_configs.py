@@ -6,9 +6,14 @@ from typing import Any, Callable
 
 from ..engines.routing import PolicyConfigError, RouteRequest, RoutingError, UnknownConfigError, route, validate_policy
 from ..errors import Conflict, Invalid, NotFound, ProxyUnavailable
+from ..tables import touch
 from .common import require_unique
 from .context import Context
 from .world import OrgState, Resource, World, public
+
+
+# Retention (spec/DECISIONS.md, "Memory"): versions kept per routing config, the oldest dropped first.
+MAX_CONFIG_VERSIONS = 1_000
 
 
 def check_policy(policy: str, config: dict[str, Any], field: str | None = None) -> None:
@@ -64,7 +69,8 @@ def new_routing_config(org: OrgState, world: World, actor_id: str | None, projec
 
 def add_version(org: OrgState, world: World, record: Resource, policy: str, config: dict[str, Any],
                 actor_id: str | None, created_at: str | None = None) -> Resource:
-    versions = org.config_versions[record["id"]]
+    versions = touch(org.config_versions[record["id"]])
+    touch(record)  # a promotion's target is found by a scan, not fetched with `org.get`
     version = {
         "version": versions[-1]["version"] + 1,
         "policy": policy,
@@ -73,6 +79,7 @@ def add_version(org: OrgState, world: World, record: Resource, policy: str, conf
         "created_by": actor_id,
     }
     versions.append(version)
+    del versions[:-MAX_CONFIG_VERSIONS]
     record.update(policy=policy, config=config, version=version["version"], updated_at=version["created_at"])
     return version
 

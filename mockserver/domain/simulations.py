@@ -15,6 +15,20 @@ from .routing_configs import add_version, check_policy
 from .world import OrgState, Resource, World, public
 
 
+# Retention (spec/DECISIONS.md, "Memory"): simulations (with their results) kept per organization; past it
+# the oldest finished one goes first, else the oldest.
+MAX_SIMULATIONS = 200
+ACTIVE = ("pending", "running")
+
+
+def forget_old_simulations(org: OrgState) -> None:
+    while len(org.simulations) > MAX_SIMULATIONS:
+        oldest = next((s for s in org.simulations.values() if s["status"] not in ACTIVE),
+                      next(iter(org.simulations.values())))
+        del org.simulations[oldest["id"]]
+        org.simulation_results.pop(oldest["id"], None)
+
+
 def new_simulation(org: OrgState, world: World, body: dict, created_at: str | None = None) -> Resource:
     start, end = moment(body["window_start"]), moment(body["window_end"])
     project_id = body.get("project_id")
@@ -42,6 +56,7 @@ def new_simulation(org: OrgState, world: World, body: dict, created_at: str | No
     }
     org.simulations[simulation["id"]] = simulation
     org.simulation_results[simulation["id"]] = []
+    forget_old_simulations(org)
     return simulation
 
 

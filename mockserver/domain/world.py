@@ -11,20 +11,23 @@ import hmac
 import threading
 from contextvars import ContextVar
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
 from ..clock import Clock, SystemClock, iso
 from ..engines.logindex import LogTable
-from ..tables import Table
+from ..tables import Journal, Table, active, touch
 from ..errors import not_found
 from ..ids import IdFactory, sha256_hex
 
 Resource = dict[str, Any]
 
 KEY_PREFIX_LENGTH = 12
+# Retention (spec/DECISIONS.md, "Memory"): audit entries kept per organization, the oldest dropped first.
+MAX_AUDIT_ENTRIES = 20_000
 
 # The organization the current request acts for: its clock is the one `World.now()` reads.
 _acting_org: ContextVar[str | None] = ContextVar("modelux_acting_org", default=None)
@@ -92,34 +95,35 @@ class Actor:
 @dataclass
 class OrgState:
     org: Resource
-    members: dict[str, Resource] = field(default_factory=dict)
+    members: Table = field(default_factory=Table)
     projects: ProjectTable = field(default_factory=ProjectTable)
-    providers: dict[str, Resource] = field(default_factory=dict)
-    api_keys: dict[str, Resource] = field(default_factory=dict)
-    management_keys: dict[str, Resource] = field(default_factory=dict)
-    routing_configs: dict[str, Resource] = field(default_factory=dict)
-    budgets: dict[str, Resource] = field(default_factory=dict)
-    budget_alerts: dict[str, Resource] = field(default_factory=dict)
-    budget_events: dict[str, Resource] = field(default_factory=dict)
-    webhook_endpoints: dict[str, Resource] = field(default_factory=dict)
-    webhook_deliveries: dict[str, Resource] = field(default_factory=dict)
-    simulations: dict[str, Resource] = field(default_factory=dict)
+    providers: Table = field(default_factory=Table)
+    api_keys: Table = field(default_factory=Table)
+    management_keys: Table = field(default_factory=Table)
+    routing_configs: Table = field(default_factory=Table)
+    budgets: Table = field(default_factory=Table)
+    budget_alerts: Table = field(default_factory=Table)
+    budget_events: Table = field(default_factory=Table)
+    webhook_endpoints: Table = field(default_factory=Table)
+    webhook_deliveries: Table = field(default_factory=Table)
+    simulations: Table = field(default_factory=Table)
     logs: LogTable = field(default_factory=LogTable)  # a dict that keeps indexes for reads
-    audit_logs: dict[str, Resource] = field(default_factory=dict)
+    audit_logs: Table = field(default_factory=Table)
     # routing config id -> versions, ascending
-    config_versions: dict[str, list[Resource]] = field(default_factory=dict)
+    config_versions: Table = field(default_factory=Table)
     # simulation id -> per-request results
-    simulation_results: dict[str, list[Resource]] = field(default_factory=dict)
+    simulation_results: Table = field(default_factory=Table)
 
     @property
     def id(self) -> str:
         return self.org["id"]
 
     def get(self, collection: str, ident: str) -> Resource:
+        """The record, kept for rollback when a transaction is open (workflows change what they fetch)."""
         found = getattr(self, collection).get(ident)
         if found is None:
             raise not_found(COLLECTIONS[collection], ident)
-        return found
+        return touch(found)
 
     def project(self, ident: str) -> Resource:
         return self.get("projects", ident)
@@ -132,15 +136,37 @@ class World:
         self.clock: Clock = clock or SystemClock()
         self.ids = ids or IdFactory()
         self.lock = threading.RLock()
-        self.orgs: dict[str, OrgState] = {}
+        self.orgs: Table = Table()  # org id -> OrgState
         # sha256(management key) -> (org id, key id)
-        self._key_index: dict[str, tuple[str, str]] = {}
+        self._key_index: Table = Table()
         # Called after a domain event is recorded: (org, event_type, data, project_id).
         self.event_listeners: list[Callable[[OrgState, str, dict[str, Any], str | None], None]] = []
         # Called after a successful mutation, with the org (budget re-evaluation etc.).
         self.mutation_listeners: list[Callable[[OrgState], None]] = []
         # An organization's own clock (the frontend kit's virtual clocks); the others read `clock`.
         self.clocks: dict[str, Clock] = {}
+
+    # ── transactions ──────────────────────────────────────────────────────
+
+    @contextmanager
+    def transaction(self) -> Iterator[Journal]:
+        """All or nothing: what the block changes stays only if it ends without an exception.
+
+        Hold `lock` around it. Tables (and records fetched with `OrgState.get`, or passed to
+        `tables.touch` before an in-place change) are journaled; on an exception they are put back
+        and what was deferred with `tables.after_commit` (waking the webhook dispatcher, the
+        simulation runner) is dropped. Inside an open transaction this joins it.
+        """
+        if active() is not None:
+            yield active()  # type: ignore[misc]
+            return
+        journal = Journal().open()
+        try:
+            yield journal
+        except BaseException:
+            journal.rollback()
+            raise
+        journal.commit()
 
     # ── time and ids ──────────────────────────────────────────────────────
 
@@ -242,9 +268,10 @@ class World:
             "changes": redact(changes) if changes is not None else None,
             "metadata": metadata,
             "occurred_at": occurred_at or self.now_iso(),
-            "_seq": len(org.audit_logs),
+            "_seq": next(reversed(org.audit_logs.values()))["_seq"] + 1 if org.audit_logs else 0,
         }
         org.audit_logs[entry["id"]] = entry
+        org.audit_logs.keep_latest(MAX_AUDIT_ENTRIES)
         return entry
 
     def emit(self, org: OrgState, event_type: str, data: dict[str, Any], project_id: str | None = None) -> None:

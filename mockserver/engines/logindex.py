@@ -38,7 +38,7 @@ from operator import itemgetter
 from typing import Any, Iterable, Iterator
 
 from ..clock import UTC, iso, parse_iso
-from ..tables import Table
+from ..tables import Table, active
 from .analytics import SignalRule, WindowCounts, in_window, log_cost, report, report_document, status_in, window_counts
 
 Resource = dict[str, Any]
@@ -784,8 +784,11 @@ class LogTable(Table):
         if self._listing is not None:
             self._listing.remove(logs)
 
+    def _reordered(self) -> None:
+        self._buckets = self._listing = None  # sequence numbers follow insertion order: rebuild on next use
+
     def update(self, *args: Any, **kwargs: Any) -> None:
-        if self._buckets is None and self._listing is None:  # nothing to keep up to date (yet)
+        if self._buckets is None and self._listing is None and active() is None:  # nothing to keep up to date
             dict.update(self, *args, **kwargs)
             return
         super().update(*args, **kwargs)
@@ -793,7 +796,7 @@ class LogTable(Table):
     def store(self, logs: list[Resource]) -> None:
         """Store logs, indexing each (what `self[log["id"]] = log` does for every one, in one go)."""
         ids = [log["id"] for log in logs]
-        if len(set(ids)) < len(ids) or any(map(self.__contains__, ids)):  # replacing: one by one
+        if len(set(ids)) < len(ids) or any(map(self.__contains__, ids)) or active() is not None:  # one by one
             for log in logs:
                 self[log["id"]] = log
             return

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from ..clock import VirtualClock, iso, parse_iso
 from . import catalogue
+from ..tables import after_commit
 from .worker import Worker
 from .routing import RouteRequest, RoutingError, PolicyConfigError, route
 
@@ -146,7 +147,8 @@ class SimulationRunner:
         self._worker = Worker("simulation-runner", lambda: 0.1, 0.1)
 
     def kick(self) -> None:
-        self._worker.wake()
+        """Look for work now; inside a request, once its changes are committed."""
+        after_commit(lambda: self._worker.wake())
 
     def step(self, chunk: int = CHUNK) -> bool:
         """Process one chunk (`chunk` requests) of every active simulation; True while work remains."""

@@ -43,12 +43,15 @@ import jsonschema_rs
 from modelux_spec import EVENTS, event_schema
 
 from ..clock import iso, parse_iso
+from ..tables import after_commit
 from .worker import Worker
 
 log = logging.getLogger("modelux.webhooks")
 
 Resource = dict[str, Any]
 RESPONSE_BODY_LIMIT = 2048
+# Retention (spec/DECISIONS.md, "Memory"): deliveries kept per organization, the oldest dropped first.
+MAX_DELIVERIES = 10_000
 SIGNATURE_HEADER = "X-Modelux-Signature"
 EVENT_HEADER = "X-Modelux-Event"
 DELIVERY_HEADER = "X-Modelux-Delivery"
@@ -211,12 +214,13 @@ class WebhookEngine:
     def _add(self, org, endpoint: Resource, event: Resource, now: datetime) -> Resource:
         delivery = new_delivery(self.world.ids, endpoint, event, now)
         org.webhook_deliveries[delivery["id"]] = delivery
-        self._worker.wake()
+        org.webhook_deliveries.keep_latest(MAX_DELIVERIES)
+        self.wake()
         return delivery
 
     def replay(self, delivery: Resource) -> None:
         replay(delivery, self.world.now())
-        self._worker.wake()
+        self.wake()
 
     # ── delivery ────────────────────────────────────────────────────────
 
@@ -284,8 +288,9 @@ class WebhookEngine:
     # ── background loop ─────────────────────────────────────────────────
 
     def wake(self) -> None:
-        """Look at the queue now (an endpoint was re-activated, a delivery queued or replayed)."""
-        self._worker.wake()
+        """Look at the queue now (an endpoint was re-activated, a delivery queued or replayed); inside a
+        request, once its changes are committed."""
+        after_commit(lambda: self._worker.wake())
 
     def start(self, poll_seconds: float = 0.25) -> None:
         """Run the dispatcher: sleeps until the next attempt is due (at most `poll_seconds`)."""
