@@ -56,7 +56,7 @@ def body_view(raw: bytes) -> Any:
     text = raw.decode("utf-8", errors="replace")
     try:
         shown = json.dumps(redact(json.loads(text)), ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's parser goes (the API said 400)
         shown = "[a body that is not JSON]" if SECRET_NAME.search(text) else text
     else:
         if len(shown) <= MAX_BODY_CHARS:
