@@ -69,8 +69,9 @@ def create_app(config: MockConfig | None = None, services: Services | None = Non
     CORS(app, resources={r"/openapi.json": {}, rf"{CONTROL_PREFIX}/*": {}}, **cors)
     api_cors = get_cors_options(app, cors)
     frontend.attach(services)
-    app.wsgi_app = frontend.journaled(  # type: ignore[method-assign]
-        Api(app.wsgi_app, compiled, oracle, services, config, handlers, api_cors, frontend), services)
+    api = Api(app.wsgi_app, compiled, oracle, services, config, handlers, api_cors, frontend)
+    app.extensions["modelux.api"] = api  # the API's WSGI layer, whatever wraps it (the journal)
+    app.wsgi_app = frontend.journaled(api, services)  # type: ignore[method-assign]
     app.register_blueprint(control_blueprint())
     app.register_blueprint(docs_blueprint())
 

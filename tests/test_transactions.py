@@ -32,7 +32,7 @@ def test_every_writing_operation_has_a_request_here():
 
 
 def fail_in_handler(w: World, operation_id: str, monkeypatch) -> None:
-    handlers = w.app.wsgi_app.handlers
+    handlers = w.app.extensions["modelux.api"].handlers
     real = handlers[operation_id]
 
     def changed_then_failed(call):
@@ -134,7 +134,7 @@ def test_rollback_puts_back_what_retention_dropped_in_front():
 def test_reads_open_no_transaction_and_writes_do(monkeypatch):
     w = World()
     seen: dict[str, object] = {}
-    handlers = w.app.wsgi_app.handlers
+    handlers = w.app.extensions["modelux.api"].handlers
     for operation_id in ("listProjects", "createProject"):
         real = handlers[operation_id]
         monkeypatch.setitem(handlers, operation_id,
