@@ -19,19 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from schemathesis.core.failures import FailureGroup
 
 from .conformance import GuardedSession, phase_oracles
 from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
 from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
-from .pacing import Pacer
+from .pacing import Deadline, Pacer
 from .receiver import Receiver
-from .rules.core import SuiteError
+from .rules.core import RuleViolation, SuiteError
 from .ruleset import RULES, selected
 from .settings import RunSettings
 from .specs import operation_index
-from .summary import EXIT_SUITE_ERROR, SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
-from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
+from .summary import (EXIT_INCOMPLETE, EXIT_SUITE_ERROR, SUITE_ERROR, failures, not_judged, render_summary,
+                      suite_errors, verdict_json)
+from .target import Guard, Registry, Target, TargetFault, TargetUnavailable, is_loopback
 
 
 # Process-wide state the suite modules read at import time (they build schemathesis schemas then).
@@ -57,13 +59,21 @@ def shared_guard() -> Guard:
     return RUNTIME["guard"]
 
 
+def _target(settings: RunSettings, **shared: Any) -> Target:
+    """The suite's client of the target, as the run's settings say (its pacer, and so its deadline, is the shared
+    one)."""
+    return Target(settings.base_url, settings.token, api_at_root=settings.api_at_root, staging=settings.staging,
+                  pacer=shared_pacer(), timeout=settings.request_timeout, **shared)
+
+
 def phase_session():
     """The requests session of the schemathesis phases (conformance and stateful share it, and so share what the
     generic oracles remember)."""
     if "session" not in RUNTIME:
         settings = current()
         RUNTIME["session"] = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), settings.staging,
-                                           api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()))
+                                           api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()),
+                                           timeout=settings.request_timeout)
     return RUNTIME["session"]
 
 
@@ -159,13 +169,25 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError("--token (or MODELUX_TOKEN) is required with --base-url")
     per_process_rate = SETTINGS.rate_per_min / max(1, SETTINGS.workers) if SETTINGS.rate_per_min else None
     registry = Registry()
-    RUNTIME.update(pacer=Pacer(per_process_rate), registry=registry, guard=Guard(registry, SETTINGS.staging))
+    RUNTIME.update(pacer=Pacer(per_process_rate, deadline=_deadline(config)), registry=registry,
+                   guard=Guard(registry, SETTINGS.staging))
     config.pluginmanager.register(_SuitePlugin(config), "modelux-contracts-suite")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHandOver(), "modelux-contracts-xdist")
 
 
 _STACK = pytest.StashKey[ExitStack]()
+
+
+def _deadline(config: pytest.Config) -> Deadline:
+    """The run's deadline, counted from the controller's start: workers receive it as a wall-clock time."""
+    settings = current()
+    if settings.max_time is None:
+        return Deadline()
+    if _is_worker(config):
+        return Deadline(settings.max_time, at=time.monotonic() + config.workerinput["modelux_deadline"] - time.time())
+    RUNTIME["deadline_wall"] = time.time() + settings.max_time
+    return Deadline(settings.max_time)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -183,6 +205,8 @@ class _XdistHandOver:
         data["rules"], data["phases"] = list(data["rules"]), list(data["phases"])
         node.workerinput["modelux_settings"] = data
         node.workerinput["workercount"] = current().workers
+        if "deadline_wall" in RUNTIME:
+            node.workerinput["modelux_deadline"] = RUNTIME["deadline_wall"]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
@@ -210,10 +234,11 @@ class _SuitePlugin:
         if _is_worker(self.config):
             return
         settings = current()
-        target = Target(settings.base_url, settings.token, api_at_root=settings.api_at_root, pacer=shared_pacer(),
-                        staging=settings.staging)
+        target = _target(settings)
         try:
             reply = target.get("/projects", guard=False)
+        except TargetFault as exc:
+            pytest.exit(f"modelux-contracts: NOT CONFORMANT: {exc}. The run stops here.", returncode=1)
         except TargetUnavailable as exc:
             pytest.exit(f"modelux-contracts: cannot reach the target at {settings.api_url}: {exc}",
                         returncode=2)
@@ -274,14 +299,33 @@ class _SuitePlugin:
                 item.add_marker(pytest.mark.xdist_group("modelux-scenarios"))
         items.sort(key=lambda it: KIND_ORDER.get(_describe(it)[0], 9) if _in_suite(it) else -1)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Past the run's deadline, what is left is not run (and says why)."""
+        deadline = shared_pacer().deadline
+        if _in_suite(item) and deadline.passed():
+            pytest.skip(deadline.reason())
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        """A rule that crashed is a suite error: its report says so, for the verdict and the exit status."""
+        """A rule that crashed is a suite error: its report says so, for the verdict and the exit status. A fault of
+        the target is reported by what the target did, without a traceback of the suite."""
         report = yield
         if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
             error = call.excinfo.value
             report.user_properties.append(("mx_suite_error", error.describe()))
+        error = call.excinfo.value if call.excinfo is not None else None
+        if report.failed and error is not None and _target_fault(error) is not None:
+            report.longrepr = str(_target_fault(error))
+        elif report.failed and isinstance(error, RuleViolation) and _target_fault(error.__cause__) is not None:
+            report.longrepr = str(error)  # what the target did, not where in the suite it was noticed
         return report
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_exception_interact(self, node: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+        """After schemathesis formats its failures: what the checks found, without the suite's traceback."""
+        if isinstance(call.excinfo.value if call.excinfo else None, FailureGroup) and _in_suite(node):
+            report.longrepr = str(call.excinfo.value)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -312,6 +356,8 @@ class _SuitePlugin:
         if exitstatus == pytest.ExitCode.TESTS_FAILED and not failures(self.results) and suite_errors(self.results):
             # Only rules crashed: the suite's own bug, an exit status of its own (violations win over it).
             session.exitstatus = EXIT_SUITE_ERROR
+        elif exitstatus == pytest.ExitCode.OK and not_judged(self.results):
+            session.exitstatus = EXIT_INCOMPLETE  # the deadline kept something from being judged; nothing failed
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):
@@ -341,6 +387,15 @@ def _named_after_its_name(item: pytest.Item) -> pytest.Item:
     return type(item).from_parent(item.parent, name=item.name, callobj=item.obj, test_func=item.test_function,
                                   test_name=item.test_name, operation_label=item.operation_label,
                                   operation_tags=item.operation_tags)
+
+
+def _target_fault(error: BaseException | None) -> TargetUnavailable | None:
+    """The target's fault behind a test's exception (Hypothesis may group it with others), or None."""
+    if isinstance(error, TargetUnavailable):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        return next((f for f in map(_target_fault, error.exceptions) if f is not None), None)
+    return None
 
 
 def _in_suite(item: pytest.Item) -> bool:
@@ -407,9 +462,7 @@ def mx_settings() -> RunSettings:
 @pytest.fixture(scope="session")
 def mx_target(mx_settings: RunSettings):
     """The suite's client of the target; at the end, cleans up what the run created (staging: everything)."""
-    target = Target(mx_settings.base_url, mx_settings.token, api_at_root=mx_settings.api_at_root,
-                    staging=mx_settings.staging, pacer=shared_pacer(),
-                    registry=shared_registry(), guard=shared_guard())
+    target = _target(mx_settings, registry=shared_registry(), guard=shared_guard())
     target.discover_identity()
     yield target
     if mx_settings.staging:
