@@ -25,6 +25,7 @@ import click
 from .options import OPTIONS, Option, pytest_args
 from .oracles import ORACLES
 from .ruleset import RULES
+from .redact import SECRETS, MaskedStream
 from .summary import EXIT_CONFORMANT, EXIT_INCOMPLETE, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
 
 
@@ -84,7 +85,7 @@ def main() -> None:
 def run(verbose: int, quiet: bool, pytest_extra: tuple[str, ...], **values: Any) -> None:
     """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors, 3 on a suite
     error (a bug in modelux-contracts, not in the target), 124 when --max-time left tests not judged and nothing
-    failed."""
+    failed. The run's keys never appear in its output (shown as `mlx_mgmt_***`)."""
     import pytest  # the command's own start stays quick for --help and `rules`
 
     if values["base_url"] and not values["token"]:
@@ -98,7 +99,14 @@ def run(verbose: int, quiet: bool, pytest_extra: tuple[str, ...], **values: Any)
     for path in (values["junit"], values["report"]):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sys.exit(exit_code(pytest.main(args)))
+    SECRETS.add(values["token"], values["other_token"])
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskedStream(sys.stdout, SECRETS), MaskedStream(sys.stderr, SECRETS)
+    try:
+        status = pytest.main(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+    sys.exit(exit_code(status))
 
 
 @main.command()

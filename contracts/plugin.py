@@ -27,6 +27,7 @@ from .observations import OBSERVED
 from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
 from .pacing import Deadline, Pacer
 from .receiver import Receiver
+from .redact import SECRETS
 from .rules.core import RuleViolation, SuiteError
 from .ruleset import RULES, selected
 from .settings import RunSettings
@@ -167,6 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
             SETTINGS.other_token = embedded.other_token
         elif not SETTINGS.token:
             raise pytest.UsageError("--token (or MODELUX_TOKEN) is required with --base-url")
+    SECRETS.add(SETTINGS.token, SETTINGS.other_token)
     per_process_rate = SETTINGS.rate_per_min / max(1, SETTINGS.workers) if SETTINGS.rate_per_min else None
     registry = Registry()
     RUNTIME.update(pacer=Pacer(per_process_rate, deadline=_deadline(config)), registry=registry,
@@ -194,6 +196,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     stack = config.stash.get(_STACK, None)
     if stack is not None:
         stack.close()
+    junit = getattr(config.option, "xmlpath", None)
+    if stack is not None and junit and Path(junit).is_file():  # written by pytest's junitxml at the session's end
+        text = Path(junit).read_text()
+        if SECRETS.found_in(text):
+            Path(junit).write_text(SECRETS.mask(text))
 
 
 class _XdistHandOver:
@@ -238,7 +245,8 @@ class _SuitePlugin:
         try:
             reply = target.get("/projects", guard=False)
         except TargetFault as exc:
-            pytest.exit(f"modelux-contracts: NOT CONFORMANT: {exc}. The run stops here.", returncode=1)
+            pytest.exit(f"modelux-contracts: NOT CONFORMANT: {SECRETS.mask(str(exc))}. The run stops here.",
+                        returncode=1)
         except TargetUnavailable as exc:
             pytest.exit(f"modelux-contracts: cannot reach the target at {settings.api_url}: {exc}",
                         returncode=2)
@@ -248,10 +256,10 @@ class _SuitePlugin:
             pytest.exit(
                 f"modelux-contracts: NOT CONFORMANT (or misconfigured): the target rejected the management key on "
                 f"GET /projects with {reply.status}. Every check would only see 401s, so the run stops here "
-                f"instead of passing. Check --token. Answer: {reply.text[:200]}", returncode=1)
+                f"instead of passing. Check --token. Answer: {SECRETS.mask(reply.text[:200])}", returncode=1)
         if not reply.ok:
             pytest.exit(f"modelux-contracts: GET /projects with the management key answered {reply.status}, not 200; "
-                        f"the target is not usable: {reply.text[:200]}", returncode=1)
+                        f"the target is not usable: {SECRETS.mask(reply.text[:200])}", returncode=1)
         if shared_pacer().paced and not _is_worker(self.config):
             self._start_heartbeat()
 
@@ -309,7 +317,7 @@ class _SuitePlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         """A rule that crashed is a suite error: its report says so, for the verdict and the exit status. A fault of
-        the target is reported by what the target did, without a traceback of the suite."""
+        the target is reported by what the target did, without a traceback of the suite; no report shows a key."""
         report = yield
         if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
             error = call.excinfo.value
@@ -319,13 +327,18 @@ class _SuitePlugin:
             report.longrepr = str(_target_fault(error))
         elif report.failed and isinstance(error, RuleViolation) and _target_fault(error.__cause__) is not None:
             report.longrepr = str(error)  # what the target did, not where in the suite it was noticed
+        if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
+            report.longrepr = SECRETS.mask(str(report.longrepr))
+        report.sections = [(name, SECRETS.mask(text)) for name, text in report.sections]
         return report
 
     @pytest.hookimpl(trylast=True)
     def pytest_exception_interact(self, node: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
-        """After schemathesis formats its failures: what the checks found, without the suite's traceback."""
+        """After schemathesis formats its failures: what the checks found, without the suite's traceback, no key."""
         if isinstance(call.excinfo.value if call.excinfo else None, FailureGroup) and _in_suite(node):
             report.longrepr = str(call.excinfo.value)
+        if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
+            report.longrepr = SECRETS.mask(str(report.longrepr))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -364,6 +377,7 @@ class _SuitePlugin:
             return
         settings = current()
         for line in render_summary(settings, self.results, OBSERVED, time.monotonic() - self.started):
+            line = SECRETS.mask(line)
             markup = {"red": True} if line.startswith(("FAIL", "ERROR", "Verdict: NOT")) else \
                 {"green": True} if line.startswith("Verdict: CONFORMANT") else {}
             terminalreporter.write_line(line, **markup)
@@ -373,7 +387,8 @@ class _SuitePlugin:
         report_path = getattr(config.option, BY_DEST["report"].pytest_dest)
         if report_path:
             Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(report_path).write_text(json.dumps(verdict_json(settings, self.results, OBSERVED), indent=1))
+            Path(report_path).write_text(SECRETS.mask(json.dumps(verdict_json(settings, self.results, OBSERVED),
+                                                                 indent=1)))
 
 
 def _named_after_its_name(item: pytest.Item) -> pytest.Item:
