@@ -147,7 +147,7 @@ def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
 
     def send(path: str, token: str | None = None, query: Any = None) -> Exchange:
         response = pacer.send(lambda: bounded(session.request, "GET", settings.api_url + path, f"GET {path}",
-                                              settings.request_timeout, params=query,
+                                              pacer.deadline.bound(settings.request_timeout), params=query,
                                               headers={"Authorization": f"Bearer {token or settings.token}"}))
         return Exchange("GET", path, response.status_code, _payload(response), response.text, query=dict(query or {}),
                         foreign=bool(token) and token != settings.token)
@@ -197,7 +197,8 @@ class GuardedSession(requests.Session):
         try:
             before = self.oracles.before(method, path, body) if self.oracles is not None else None
             response = self.pacer.send(lambda: bounded(super(GuardedSession, self).request, method, url,
-                                                       f"{method.upper()} {path}", self.timeout, **kwargs))
+                                                       f"{method.upper()} {path}",
+                                                       self.pacer.deadline.bound(self.timeout), **kwargs))
         except TargetUnavailable as exc:
             self.faults[operation] = exc
             raise

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
+from .transport import TargetFault
+
 MAX_RETRY_AFTER = 300.0  # never sleep longer than this on one 429
 DEFAULT_RETRY_AFTER = 5.0  # a 429 without a usable Retry-After
 MAX_429_RETRIES = 5
@@ -63,9 +65,15 @@ class Deadline:
         end = self.at + (self.grace if getattr(self._local, "cleaning", 0) else 0.0)
         return max(0.0, end - self._clock())
 
-    def check(self) -> None:
-        """Raise `DeadlineReached` when nothing more may be sent from this thread."""
-        if self.remaining() == 0.0:
+    def bound(self, seconds: float) -> float:
+        """A request's time limit: `seconds`, or less when the deadline comes first."""
+        remaining = self.remaining()
+        return seconds if remaining is None else max(0.05, min(seconds, remaining))
+
+    def check(self, slack: float = 0.0) -> None:
+        """Raise `DeadlineReached` when nothing more may be sent from this thread (or only for `slack` seconds)."""
+        remaining = self.remaining()
+        if remaining is not None and remaining <= slack:
             raise DeadlineReached(self.reason("not finished") + (" and the grace time of cleanup ran out"
                                                                 if getattr(self._local, "cleaning", 0) else ""))
 
@@ -136,12 +144,17 @@ class Pacer:
     def send(self, request: Callable[[], R], retries: int = MAX_429_RETRIES) -> R:
         """Send a request in its turn; on 429 wait as `Retry-After` says (capped, and never past the run's deadline)
         and send it again, at most `retries` times. The last answer is returned, a 429 included. Past the deadline,
-        `DeadlineReached` is raised instead of sending."""
+        `DeadlineReached` is raised instead of sending, and instead of the fault of a request whose time limit the
+        deadline set (`Deadline.bound`) and ran out."""
         attempts = 0
         while True:
             self.deadline.check()
             self.acquire()
-            response = request()
+            try:
+                response = request()
+            except TargetFault:
+                self.deadline.check(slack=0.25)
+                raise
             if response.status_code != 429 or attempts >= retries:
                 return response
             attempts += 1

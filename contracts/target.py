@@ -325,14 +325,14 @@ class Target:
         said = f"{method.upper()} {path}"
 
         def send() -> Answered:
-            started = time.monotonic()
+            started, seconds = time.monotonic(), self.pacer.deadline.bound(self.timeout)
             try:
                 with self.client.stream(method, url, json=json if content is None else None, params=params,
-                                        headers=send_headers, content=content) as response:
-                    body = read_body(response.iter_bytes(), said, started, self.timeout)  # chunks as they arrive
+                                        headers=send_headers, content=content, timeout=seconds) as response:
+                    body = read_body(response.iter_bytes(), said, started, seconds)  # chunks as they arrive
                     return Answered(response.status_code, response.headers, body, response.charset_encoding)
             except httpx.HTTPError as exc:
-                raise transport_error(said, exc, self.timeout) from None
+                raise transport_error(said, exc, seconds) from None
 
         response = self.pacer.send(send)
         refuse_redirect(said, response.status_code, response.headers, url)
