@@ -325,6 +325,8 @@ class _SuitePlugin:
         error = call.excinfo.value if call.excinfo is not None else None
         if report.failed and error is not None and _target_fault(error) is not None:
             report.longrepr = str(_target_fault(error))
+        elif report.failed and isinstance(error, FailureGroup) and _in_suite(item):
+            report.longrepr = str(error)  # what schemathesis' checks found, and how to reproduce it
         elif report.failed and isinstance(error, RuleViolation) and _target_fault(error.__cause__) is not None:
             report.longrepr = str(error)  # what the target did, not where in the suite it was noticed
         if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
