@@ -118,8 +118,9 @@ def _payload(response: requests.Response) -> Any:
 def bounded(send: Callable[..., requests.Response], method: str, url: str, label: str, seconds: float,
             **kwargs: Any) -> requests.Response:
     """One request through a requests session, the way the suite sends every request: `seconds` to connect and as
-    many for the whole answer (whatever `timeout` the caller asked for), at most `MAX_ANSWER_BYTES` of it read, no redirect followed (a 3xx is a fault), any
-    transport failure a `TargetFault` (or `TargetUnavailable`) naming the request."""
+    many for the whole answer (whatever `timeout` the caller asked for), at most `MAX_ANSWER_BYTES` of it read, no
+    redirect followed (a 3xx is a fault), any transport failure a `TargetFault` (or `TargetUnavailable`) naming the
+    request."""
     started = time.monotonic()
     try:
         response = send(method, url, **{**kwargs, "timeout": (seconds, seconds), "stream": True,

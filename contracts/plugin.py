@@ -322,25 +322,14 @@ class _SuitePlugin:
         if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
             error = call.excinfo.value
             report.user_properties.append(("mx_suite_error", error.describe()))
-        error = call.excinfo.value if call.excinfo is not None else None
-        if report.failed and error is not None and _target_fault(error) is not None:
-            report.longrepr = str(_target_fault(error))
-        elif report.failed and isinstance(error, FailureGroup) and _in_suite(item):
-            report.longrepr = str(error)  # what schemathesis' checks found, and how to reproduce it
-        elif report.failed and isinstance(error, RuleViolation) and _target_fault(error.__cause__) is not None:
-            report.longrepr = str(error)  # what the target did, not where in the suite it was noticed
-        if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
-            report.longrepr = SECRETS.mask(str(report.longrepr))
+        _plain_report(item, call, report)
         report.sections = [(name, SECRETS.mask(text)) for name, text in report.sections]
         return report
 
     @pytest.hookimpl(trylast=True)
     def pytest_exception_interact(self, node: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
-        """After schemathesis formats its failures: what the checks found, without the suite's traceback, no key."""
-        if isinstance(call.excinfo.value if call.excinfo else None, FailureGroup) and _in_suite(node):
-            report.longrepr = str(call.excinfo.value)
-        if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
-            report.longrepr = SECRETS.mask(str(report.longrepr))
+        """Schemathesis formats its failures again here, with their traceback: the plain report once more."""
+        _plain_report(node, call, report)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -404,6 +393,21 @@ def _named_after_its_name(item: pytest.Item) -> pytest.Item:
     return type(item).from_parent(item.parent, name=item.name, callobj=item.obj, test_func=item.test_function,
                                   test_name=item.test_name, operation_label=item.operation_label,
                                   operation_tags=item.operation_tags)
+
+
+def _plain_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """A failure the target caused reads as what the target did, without the suite's traceback: a fault (no answer in
+    time, a reset, a redirect…), a rule it broke that way, what schemathesis' checks found (and how to reproduce it).
+    No report shows a key."""
+    error = call.excinfo.value if call.excinfo is not None else None
+    if report.failed and _in_suite(item) and error is not None:
+        fault = _target_fault(error)
+        if fault is not None:
+            report.longrepr = str(fault)
+        elif isinstance(error, FailureGroup) or isinstance(error, RuleViolation) and _target_fault(error.__cause__):
+            report.longrepr = str(error)
+    if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
+        report.longrepr = SECRETS.mask(str(report.longrepr))
 
 
 def _target_fault(error: BaseException | None) -> TargetUnavailable | None:

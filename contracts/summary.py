@@ -139,8 +139,8 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
         lines.append(f"Verdict: UNDECIDED — no check failed, but {len(crashed)} of {counted} could not be judged: "
                      f"{SUITE_ERROR}: {', '.join(sorted(r['key'] for r in crashed))}")
     elif late:
-        lines.append(f"Verdict: INCOMPLETE — the deadline (--max-time {settings.max_time:g} s) was reached: {len(late)} "
-                     f"of {counted} not judged; nothing judged failed")
+        lines.append(f"Verdict: INCOMPLETE — the deadline (--max-time {settings.max_time:g} s) was reached: "
+                     f"{len(late)} of {counted} not judged; nothing judged failed")
     else:
         lines.append(f"Verdict: CONFORMANT — {counted} check{'' if counted == 1 else 's'}, no failures")
     return lines

@@ -121,5 +121,5 @@ def transport_error(label: str, exc: BaseException, timeout: float) -> TargetUna
     return TargetFault(f"{label}: the target broke off its answer ({type(exc).__name__}: {str(exc)[:160]})")
 
 
-__all__ = ["Answered", "DEFAULT_REQUEST_TIMEOUT", "MAX_ANSWER_BYTES", "TargetFault", "TargetUnavailable", "read_body", "refuse_redirect",
-           "transport_error"]
+__all__ = ["Answered", "DEFAULT_REQUEST_TIMEOUT", "MAX_ANSWER_BYTES", "TargetFault", "TargetUnavailable", "read_body",
+           "refuse_redirect", "transport_error"]
