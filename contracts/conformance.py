@@ -26,7 +26,7 @@ from .settings import RunSettings
 from .specs import load_spec, operation_index
 from .target import Guard, Registry, StagingRefusal, TargetFault, TargetUnavailable, api_path, json_or_none, \
     record_exchange
-from .transport import CHUNK_BYTES, DEFAULT_REQUEST_TIMEOUT, read_body, refuse_redirect, transport_error
+from .transport import CHUNK_BYTES, DEFAULT_REQUEST_TIMEOUT, read_body, refuse_redirect, transport_error, within
 
 # Never fuzzed: deleting the organization would end the run (and, on a real backend, the org).
 # `DELETE /orgs/{id}` is still judged by MX-AUTH-REQUIRED (401) with a made-up id, never the real one.
@@ -121,17 +121,21 @@ def bounded(send: Callable[..., requests.Response], method: str, url: str, label
     many for the whole answer (whatever `timeout` the caller asked for), at most `MAX_ANSWER_BYTES` of it read, no
     redirect followed (a 3xx is a fault), any transport failure a `TargetFault` (or `TargetUnavailable`) naming the
     request."""
-    started = time.monotonic()
-    try:
-        response = send(method, url, **{**kwargs, "timeout": (seconds, seconds), "stream": True,
-                                        "allow_redirects": False})
+    def exchange() -> requests.Response:
+        started = time.monotonic()
         try:
-            response._content = read_body(_arriving(response), label, started, seconds)
-        finally:
-            response.close()
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise transport_error(label, exc, seconds) from None
-    response._content_consumed = True
+            response = send(method, url, **{**kwargs, "timeout": (seconds, seconds), "stream": True,
+                                            "allow_redirects": False})
+            try:
+                response._content = read_body(_arriving(response), label, started, seconds)
+            finally:
+                response.close()
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise transport_error(label, exc, seconds) from None
+        response._content_consumed = True
+        return response
+
+    response = within(seconds, label, exchange)
     refuse_redirect(label, response.status_code, response.headers, url)
     return response
 

@@ -21,7 +21,7 @@ from .observations import OBSERVED, Observations
 from .pacing import DeadlineReached, Pacer
 from .specs import BASE_PATH, operation_index
 from .transport import (DEFAULT_REQUEST_TIMEOUT, Answered, TargetFault, TargetUnavailable, read_body,
-                        refuse_redirect, transport_error)
+                        refuse_redirect, transport_error, within)
 
 
 def api_root(base_url: str, at_root: bool = False) -> str:
@@ -324,8 +324,8 @@ class Target:
         url = self.api + path
         said = f"{method.upper()} {path}"
 
-        def send() -> Answered:
-            started, seconds = time.monotonic(), self.pacer.deadline.bound(self.timeout)
+        def exchange(seconds: float) -> Answered:
+            started = time.monotonic()
             try:
                 with self.client.stream(method, url, json=json if content is None else None, params=params,
                                         headers=send_headers, content=content, timeout=seconds) as response:
@@ -333,6 +333,10 @@ class Target:
                     return Answered(response.status_code, response.headers, body, response.charset_encoding)
             except httpx.HTTPError as exc:
                 raise transport_error(said, exc, seconds) from None
+
+        def send() -> Answered:
+            seconds = self.pacer.deadline.bound(self.timeout)
+            return within(seconds, said, lambda: exchange(seconds))
 
         response = self.pacer.send(send)
         refuse_redirect(said, response.status_code, response.headers, url)

@@ -4,7 +4,9 @@ Each client the suite uses — its own httpx client (`contracts.target.Target`),
 the phases and the stateful walk through, and the oracles' re-reads (`contracts.conformance`) — sends through here:
 
 * **Time**: `timeout` seconds to connect and as many for the whole answer, headers and body. A target that sends
-  nothing, or drips its body, is cut off there: `TargetFault("GET /projects did not answer within 10 s")`.
+  nothing, or drips its body, is cut off there: `TargetFault("GET /projects did not answer within 10 s")`. Neither
+  HTTP library bounds the time headers take in total (a target dripping them a byte a second never trips a read
+  timeout), so each request runs on a thread of its own, given up after twice its time (`within`).
 * **Size**: at most `MAX_ANSWER_BYTES` of a body are read (streamed, never held whole); more is a fault.
 * **Redirects** are never followed: a 3xx is the answer. The spec documents none, so it is a fault naming where it
   pointed — its origin only, never the rest of the `Location` (which may carry a query, or a key).
@@ -15,8 +17,9 @@ the phases and the stateful walk through, and the oracles' re-reads (`contracts.
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds to connect, and as many for the whole answer
@@ -63,6 +66,30 @@ def read_body(chunks: Iterable[bytes], label: str, started: float, timeout: floa
 
 def too_slow(label: str, timeout: float) -> str:
     return f"{label} did not answer within {timeout:g} s"
+
+
+T = TypeVar("T")
+
+
+def within(seconds: float, label: str, exchange: Callable[[], T]) -> T:
+    """`exchange()` (sending a request and reading its answer), on a thread given up after twice `seconds`: a
+    `TargetFault` then, while the abandoned thread ends whenever the target lets it (it is a daemon)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = exchange()
+        except BaseException as exc:  # noqa: BLE001 — handed over to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"mx-request {label}", daemon=True)
+    thread.start()
+    thread.join(2 * seconds + 0.5)
+    if thread.is_alive():
+        raise TargetFault(too_slow(label, seconds))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def origin(url: str) -> str:
@@ -122,4 +149,4 @@ def transport_error(label: str, exc: BaseException, timeout: float) -> TargetUna
 
 
 __all__ = ["Answered", "DEFAULT_REQUEST_TIMEOUT", "MAX_ANSWER_BYTES", "TargetFault", "TargetUnavailable", "read_body",
-           "refuse_redirect", "transport_error"]
+           "refuse_redirect", "transport_error", "within"]
