@@ -7,6 +7,7 @@ called in process); the chosen ones get the behaviour:
 |---|---|
 | `hang` | reads the request and never answers |
 | `drip` | sends a 200's headers, then its body at 1 byte a second |
+| `drip-headers` | sends a 200's headers at 1 byte a second, never ending them |
 | `reset` | sends a 200's headers and part of its body, then resets the connection (RST) |
 | `invalid-json` | 200 `application/json` whose body is not JSON (it quotes the key it was sent) |
 | `huge` | 200 `application/json` of 10 MiB |
@@ -32,7 +33,7 @@ from werkzeug.test import Client
 
 from mockserver.testing import build_app, new_token
 
-BEHAVIOURS = ("hang", "drip", "reset", "invalid-json", "huge", "storm", "redirect", "wrong-type")
+BEHAVIOURS = ("hang", "drip", "drip-headers", "reset", "invalid-json", "huge", "storm", "redirect", "wrong-type")
 HUGE_BYTES = 10 * 1024 * 1024
 PROJECT_BY_ID = re.compile(r"^/api/manage/v1/projects/[^/?]+$")
 STORM = (500, 502, 503)
@@ -149,6 +150,13 @@ class HostileTarget:
 
     def _drip(self, handler, count: int) -> None:
         self._begin(handler, 100000, b'{"data": {"id": "')
+        while not self.stopping.wait(1.0):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+
+    def _drip_headers(self, handler, count: int) -> None:
+        handler.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nX-Drip: ")
+        handler.wfile.flush()
         while not self.stopping.wait(1.0):
             handler.wfile.write(b"x")
             handler.wfile.flush()

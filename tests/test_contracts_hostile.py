@@ -79,6 +79,7 @@ CLIENTS = ("target", "phases", "oracles", "schemathesis")
 @pytest.mark.parametrize("behaviour, says", [
     ("hang", f"did not answer within {TIMEOUT:g} s"),
     ("drip", f"did not answer within {TIMEOUT:g} s"),
+    ("drip-headers", f"did not answer within {TIMEOUT:g} s"),
     ("reset", "connection reset by the target mid-answer"),
     ("huge", "answered more than 2 MiB"),
     ("redirect", "a redirect to another origin"),
@@ -91,7 +92,7 @@ def test_every_client_names_a_fault_within_its_timeout(client, behaviour, says):
         took = time.monotonic() - started
         other = list(hostile.other_host.requests)
     assert says in str(raised.value) and "GET /projects/proj_anything" in str(raised.value), str(raised.value)
-    assert took < 2 * TIMEOUT + MARGIN, took
+    assert took < 3 * TIMEOUT + MARGIN, took
     assert hostile.token not in str(raised.value)
     assert other == []  # a redirect is never followed: the other origin never hears from the suite
 
@@ -245,6 +246,7 @@ PHASES_RUN = ("--phases", "examples,fuzzing", "--max-examples", "5", "-k", "test
 COMMAND_CASES = [
     ("hang", RULES_RUN, "did not answer within 2 s"),
     ("drip", RULES_RUN, "did not answer within 2 s"),
+    ("drip-headers", RULES_RUN, "did not answer within 2 s"),
     ("reset", RULES_RUN, "connection reset by the target mid-answer"),
     ("invalid-json", RULES_RUN, "not valid JSON (Content-Type application/json)"),
     ("huge", RULES_RUN, "answered more than 2 MiB"),
