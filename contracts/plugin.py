@@ -25,7 +25,7 @@ from .conformance import GuardedSession, phase_oracles
 from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
 from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
-from .pacing import Deadline, Pacer
+from .pacing import Deadline, DeadlineReached, Pacer
 from .receiver import Receiver
 from .redact import SECRETS
 from .rules.core import RuleViolation, SuiteError
@@ -400,7 +400,9 @@ def _plain_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestR
     time, a reset, a redirect…), a rule it broke that way, what schemathesis' checks found (and how to reproduce it).
     No report shows a key."""
     error = call.excinfo.value if call.excinfo is not None else None
-    if report.failed and _in_suite(item) and error is not None:
+    if report.failed and _in_suite(item) and isinstance(error, DeadlineReached):  # e.g. setting up a fixture
+        report.outcome, report.longrepr = "skipped", (str(item.path), 0, f"Skipped: {error}")
+    elif report.failed and _in_suite(item) and error is not None:
         fault = _target_fault(error)
         if fault is not None:
             report.longrepr = str(fault)

@@ -15,6 +15,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -22,6 +23,8 @@ import requests
 
 from contracts.conformance import GuardedSession, build_schema, oracle_reader
 from contracts.observations import Observations
+from contracts.options import SUITE_DIR
+from contracts.plugin import _plain_report
 from contracts.pacing import Deadline, DeadlineReached, Pacer
 from contracts.redact import MaskedStream, Secrets, masked
 from contracts.settings import RunSettings
@@ -200,6 +203,14 @@ def test_a_request_the_deadline_cuts_short_is_not_judged():
         with pytest.raises(DeadlineReached):
             target.get(PROJECT)
     assert time.monotonic() - started < 0.5 + MARGIN
+
+
+def test_a_fixture_the_deadline_interrupts_leaves_its_test_not_run():
+    item = SimpleNamespace(path=SUITE_DIR / "test_rules.py")
+    report = pytest.TestReport("t", ("test_rules.py", 0, "t"), {}, "failed", "DeadlineReached…", "setup")
+    reached = DeadlineReached(Deadline(5).reason("not finished"))
+    _plain_report(item, SimpleNamespace(excinfo=SimpleNamespace(value=reached)), report)
+    assert report.skipped and report.longrepr[2] == f"Skipped: {reached}"
 
 
 def _row(kind: str, key: str, outcome: str, details: list[str]) -> dict:
