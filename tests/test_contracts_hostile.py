@@ -334,7 +334,7 @@ def test_the_command_stops_at_its_deadline_and_still_cleans_up(tmp_path):
     assert took < 12 + 60, shown  # not the 120 s the dripping request was allowed
     assert_no_traceback_and_no_key(hostile, written)
     assert json.loads(written["report"])["deadline"]["not_judged"] == ["MX-PATCH-PERSISTS"]
-    assert "not finished: the run's deadline" in written["junit"]
+    assert "the run's deadline (--max-time 12 s) was reached" in written["junit"]
 
 
 def _project_names(hostile: HostileTarget) -> set[str]:
