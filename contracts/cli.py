@@ -10,6 +10,7 @@ Exit status:
     2  usage or configuration error (bad options, unreachable target)
     3  suite error: a rule of modelux-contracts crashed (a bug in the suite, not in the target) and the target
        broke nothing that was judged, so the run can say neither "conformant" nor "not conformant"
+  124  incomplete: the run's deadline (--max-time) left tests not judged, and nothing judged failed or crashed
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ from .options import OPTIONS, Option, pytest_args
 from .oracles import ORACLES
 from .replaying import ReplayError, replay_failure
 from .ruleset import RULES
-from .summary import EXIT_CONFORMANT, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
+from .redact import SECRETS, MaskedStream
+from .summary import EXIT_CONFORMANT, EXIT_INCOMPLETE, EXIT_SUITE_ERROR, EXIT_USAGE, EXIT_VIOLATIONS
 
 
 def exit_code(pytest_status: int) -> int:
     """pytest's exit status mapped to ours. The plugin ends a session with 3 when a rule crashed and nothing failed
     (pytest's own 3 is a crash of pytest or a plugin: a suite error too); anything else but 0 and 1 is a usage or
-    configuration error."""
-    return {0: EXIT_CONFORMANT, 1: EXIT_VIOLATIONS, 3: EXIT_SUITE_ERROR}.get(int(pytest_status), EXIT_USAGE)
+    configuration error. The plugin's 124 (the deadline left tests not judged, nothing failed) is passed on."""
+    return {0: EXIT_CONFORMANT, 1: EXIT_VIOLATIONS, 3: EXIT_SUITE_ERROR,
+            EXIT_INCOMPLETE: EXIT_INCOMPLETE}.get(int(pytest_status), EXIT_USAGE)
 
 
 class _Checked(click.ParamType):
@@ -84,7 +87,8 @@ def main() -> None:
 @click.argument("pytest_extra", nargs=-1, type=click.UNPROCESSED)
 def run(verbose: int, quiet: bool, pytest_extra: tuple[str, ...], **values: Any) -> None:
     """Run the suite; exit 0 when the target is conformant, 1 on any violation, 2 on usage errors, 3 on a suite
-    error (a bug in modelux-contracts, not in the target)."""
+    error (a bug in modelux-contracts, not in the target), 124 when --max-time left tests not judged and nothing
+    failed. The run's keys never appear in its output (shown as `mlx_mgmt_***`)."""
     import pytest  # the command's own start stays quick for --help and `rules`
 
     if values["base_url"] and not values["token"]:
@@ -98,7 +102,14 @@ def run(verbose: int, quiet: bool, pytest_extra: tuple[str, ...], **values: Any)
     for path in (values["junit"], values["report"]):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sys.exit(exit_code(pytest.main(args)))
+    SECRETS.add(values["token"], values["other_token"])
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskedStream(sys.stdout, SECRETS), MaskedStream(sys.stderr, SECRETS)
+    try:
+        status = pytest.main(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+    sys.exit(exit_code(status))
 
 
 @main.command()

@@ -2,17 +2,20 @@
 
 `build_schema()` loads the effective spec (or the pristine one with `--strict-spec`), applies the
 run's options, and excludes what must never be fuzzed. `GuardedSession` is the requests session
-schemathesis sends through: it paces, honours `Retry-After`, refuses (in staging mode) requests
-that could harm what the run did not create, and registers what fuzzing creates for cleanup.
+schemathesis sends through: it paces, honours `Retry-After`, bounds each request in time and size and
+follows no redirect (`contracts.transport`), refuses (in staging mode) requests that could harm what the run
+did not create, and registers what fuzzing creates for cleanup.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
 import schemathesis
+import urllib3
 from schemathesis.config import SchemathesisConfig
 
 from . import hooks  # noqa: F401  (registers the filters of generated cases)
@@ -21,8 +24,10 @@ from .observations import OBSERVED
 from .oracles import Exchange, OracleRun, Send
 from .pacing import Pacer
 from .settings import RunSettings
-from .specs import load_spec
-from .target import Guard, Registry, StagingRefusal, api_path, record_exchange
+from .specs import load_spec, operation_index
+from .target import Guard, Registry, StagingRefusal, TargetFault, TargetUnavailable, api_path, json_or_none, \
+    record_exchange
+from .transport import CHUNK_BYTES, DEFAULT_REQUEST_TIMEOUT, read_body, refuse_redirect, transport_error, within
 
 # Never fuzzed: deleting the organization would end the run (and, on a real backend, the org).
 # `DELETE /orgs/{id}` is still judged by MX-AUTH-REQUIRED (401) with a made-up id, never the real one.
@@ -112,10 +117,38 @@ def build_schema(settings: RunSettings, max_examples: int | None = None):
 
 
 def _payload(response: requests.Response) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
+    return json_or_none(response.content)
+
+
+def bounded(send: Callable[..., requests.Response], method: str, url: str, label: str, seconds: float,
+            **kwargs: Any) -> requests.Response:
+    """One request through a requests session, the way the suite sends every request: `seconds` to connect and as
+    many for the whole answer (whatever `timeout` the caller asked for), at most `MAX_ANSWER_BYTES` of it read, no
+    redirect followed (a 3xx is a fault), any transport failure a `TargetFault` (or `TargetUnavailable`) naming the
+    request."""
+    def exchange() -> requests.Response:
+        started = time.monotonic()
+        try:
+            response = send(method, url, **{**kwargs, "timeout": (seconds, seconds), "stream": True,
+                                            "allow_redirects": False})
+            try:
+                response._content = read_body(_arriving(response), label, started, seconds)
+            finally:
+                response.close()
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise transport_error(label, exc, seconds) from None
+        response._content_consumed = True
+        return response
+
+    response = within(seconds, label, exchange)
+    refuse_redirect(label, response.status_code, response.headers, url)
+    return response
+
+
+def _arriving(response: requests.Response) -> Iterator[bytes]:
+    """The body's chunks as they arrive (`iter_content` waits to fill a chunk: a dripping body would never end)."""
+    while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+        yield chunk
 
 
 def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
@@ -123,8 +156,9 @@ def oracle_reader(settings: RunSettings, pacer: Pacer) -> Send:
     session = requests.Session()
 
     def send(path: str, token: str | None = None, query: Any = None) -> Exchange:
-        response = pacer.send(lambda: session.get(settings.api_url + path, params=query, timeout=30,
-                                                  headers={"Authorization": f"Bearer {token or settings.token}"}))
+        response = pacer.send(lambda: bounded(session.request, "GET", settings.api_url + path, f"GET {path}",
+                                              pacer.deadline.bound(settings.request_timeout), params=query,
+                                              headers={"Authorization": f"Bearer {token or settings.token}"}))
         RECORDER.record("GET", path, query=query, token=token or settings.token, status=response.status_code,
                         payload=_payload(response), text=response.text, source="oracle")
         return Exchange("GET", path, response.status_code, _payload(response), response.text, query=dict(query or {}),
@@ -140,12 +174,19 @@ def phase_oracles(settings: RunSettings, pacer: Pacer) -> OracleRun:
 
 
 class GuardedSession(requests.Session):
-    """What schemathesis sends through: pacing, Retry-After, the staging guard, creation tracking, and the generic
-    oracles (`contracts.oracles`), whose findings ride on the request for the checks in `contracts.checks`."""
+    """What schemathesis sends through: pacing, Retry-After, limits of time and size, no redirects, the staging guard,
+    creation tracking, and the generic oracles (`contracts.oracles`), whose findings ride on the request for the
+    checks in `contracts.checks`.
+
+    A request that meets a fault (`TargetFault`: no answer in time, a reset, too large an answer, a redirect) raises
+    it, and so does every later request of the same operation without being sent: Hypothesis replays and shrinks a
+    failing example, and a target that hangs must not be waited for again each time."""
 
     def __init__(self, pacer: Pacer, guard: Guard, registry: Registry, staging: bool, api_url: str = "",
-                 oracles: OracleRun | None = None):
+                 oracles: OracleRun | None = None, timeout: float = DEFAULT_REQUEST_TIMEOUT):
         super().__init__()
+        self.timeout = timeout
+        self.faults: dict[str, TargetUnavailable] = {}  # operation label -> the fault it met
         self.pacer = pacer
         self.guard = guard
         self.registry = registry
@@ -153,7 +194,7 @@ class GuardedSession(requests.Session):
         self.api_path = api_path(api_url)
         self.oracles = oracles
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:
         method = method.decode() if isinstance(method, bytes) else method
         url = url.decode() if isinstance(url, bytes) else url
         body = kwargs.get("json")
@@ -161,8 +202,18 @@ class GuardedSession(requests.Session):
         if self.api_path and path.startswith(self.api_path):
             path = path[len(self.api_path):]
         self.guard.check(method, path, body)  # StagingRefusal propagates: the caller skips the case
-        before = self.oracles.before(method, path, body) if self.oracles is not None else None
-        response = self.pacer.send(lambda: super(GuardedSession, self).request(method, url, *args, **kwargs))
+        found = operation_index().find(method, path)
+        operation = found[1] if found else f"{method.upper()} {path}"
+        if operation in self.faults:
+            raise self.faults[operation]
+        try:
+            before = self.oracles.before(method, path, body) if self.oracles is not None else None
+            response = self.pacer.send(lambda: bounded(super(GuardedSession, self).request, method, url,
+                                                       f"{method.upper()} {path}",
+                                                       self.pacer.deadline.bound(self.timeout), **kwargs))
+        except TargetUnavailable as exc:
+            self.faults[operation] = exc
+            raise
         payload = _payload(response)
         if response.status_code < 300 or self.staging:
             # Statuses are counted by the `mx_observe` check; here only creations, deletions and ids.
@@ -185,4 +236,5 @@ def _bearer(headers: Any) -> str | None:
     return value[7:] if isinstance(value, str) and value.startswith("Bearer ") else None
 
 
-__all__ = ["build_schema", "GuardedSession", "StagingRefusal", "NEVER_FUZZED", "STAGING_NOT_FUZZED"]
+__all__ = ["build_schema", "bounded", "GuardedSession", "StagingRefusal", "TargetFault", "NEVER_FUZZED",
+           "STAGING_NOT_FUZZED"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .settings import (DEFAULT_MAX_EXAMPLES, PHASES, PROFILES, STAGING_MAX_EXAMPLES, STAGING_RATE_PER_MIN,
-                       RunSettings)
+from .settings import (DEFAULT_MAX_EXAMPLES, DEFAULT_REQUEST_TIMEOUT, PHASES, PROFILES, STAGING_MAX_EXAMPLES,
+                       STAGING_RATE_PER_MIN, RunSettings)
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PYTEST_INI = SUITE_DIR / "pytest.ini"
@@ -124,6 +124,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("--rules", "rules", "Only these rule codes, comma-separated (no schemathesis phases)."),
     Option("--phases", "phases", f"Schemathesis phases, comma-separated (default: {','.join(PHASES)}; `none` runs "
            "only the domain rules)."),
+    Option("--request-timeout", "request_timeout", "Seconds one request may take, to connect and to answer in full; "
+           "longer is a violation by the target.", kind=float, default=DEFAULT_REQUEST_TIMEOUT, minimum=0.1,
+           setting=True),
+    Option("--max-time", "max_time", "Seconds the whole run may take: then it stops, cleans up what it created and "
+           "reports what it did not judge.", kind=float, minimum=1, setting=True),
     Option("--report", "report", "Write the verdict (per operation, per rule, spec gaps, cleanup) as JSON here.",
            kind="path", pytest_flag="--contract-report"),
     # Reporting and gating (contracts/reporting.py): reproductions, baseline, coverage, HTML, shards, progress.

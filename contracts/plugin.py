@@ -19,20 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from schemathesis.core.failures import FailureGroup
 
 from .conformance import GuardedSession, phase_oracles
 from .models import MODEL_CODES, MODEL_RULE
 from .observations import OBSERVED
 from .options import BY_DEST, OPTIONS, SUITE_DIR, Option, UsageError, settings_from
-from .pacing import Pacer
+from .pacing import Deadline, DeadlineReached, Pacer
 from .receiver import Receiver
+from .redact import SECRETS
 from .reporting import ReportingPlugin
-from .rules.core import SuiteError
+from .rules.core import RuleViolation, SuiteError
 from .ruleset import RULES, selected
 from .settings import RunSettings
 from .specs import operation_index
-from .summary import EXIT_SUITE_ERROR, SUITE_ERROR, failures, render_summary, suite_errors, verdict_json
-from .target import Guard, Registry, Target, TargetUnavailable, is_loopback
+from .summary import (EXIT_INCOMPLETE, EXIT_SUITE_ERROR, SUITE_ERROR, failures, not_judged, render_summary,
+                      suite_errors, verdict_json)
+from .target import Guard, Registry, Target, TargetFault, TargetUnavailable, is_loopback
 
 
 # Process-wide state the suite modules read at import time (they build schemathesis schemas then).
@@ -58,13 +61,21 @@ def shared_guard() -> Guard:
     return RUNTIME["guard"]
 
 
+def _target(settings: RunSettings, **shared: Any) -> Target:
+    """The suite's client of the target, as the run's settings say (its pacer, and so its deadline, is the shared
+    one)."""
+    return Target(settings.base_url, settings.token, api_at_root=settings.api_at_root, staging=settings.staging,
+                  pacer=shared_pacer(), timeout=settings.request_timeout, **shared)
+
+
 def phase_session():
     """The requests session of the schemathesis phases (conformance and stateful share it, and so share what the
     generic oracles remember)."""
     if "session" not in RUNTIME:
         settings = current()
         RUNTIME["session"] = GuardedSession(shared_pacer(), shared_guard(), shared_registry(), settings.staging,
-                                           api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()))
+                                           api_url=settings.api_url, oracles=phase_oracles(settings, shared_pacer()),
+                                           timeout=settings.request_timeout)
     return RUNTIME["session"]
 
 
@@ -158,9 +169,11 @@ def pytest_configure(config: pytest.Config) -> None:
             SETTINGS.other_token = embedded.other_token
         elif not SETTINGS.token:
             raise pytest.UsageError("--token (or MODELUX_TOKEN) is required with --base-url")
+    SECRETS.add(SETTINGS.token, SETTINGS.other_token)
     per_process_rate = SETTINGS.rate_per_min / max(1, SETTINGS.workers) if SETTINGS.rate_per_min else None
     registry = Registry()
-    RUNTIME.update(pacer=Pacer(per_process_rate), registry=registry, guard=Guard(registry, SETTINGS.staging))
+    RUNTIME.update(pacer=Pacer(per_process_rate, deadline=_deadline(config)), registry=registry,
+                   guard=Guard(registry, SETTINGS.staging))
     suite = _SuitePlugin(config)
     # Registered first, so its hooks of the same order run after the suite's (its verdict sections follow the verdict).
     reporting = ReportingPlugin(config, suite, _is_worker(config), settings=current, describe=_describe,
@@ -174,10 +187,26 @@ def pytest_configure(config: pytest.Config) -> None:
 _STACK = pytest.StashKey[ExitStack]()
 
 
+def _deadline(config: pytest.Config) -> Deadline:
+    """The run's deadline, counted from the controller's start: workers receive it as a wall-clock time."""
+    settings = current()
+    if settings.max_time is None:
+        return Deadline()
+    if _is_worker(config):
+        return Deadline(settings.max_time, at=time.monotonic() + config.workerinput["modelux_deadline"] - time.time())
+    RUNTIME["deadline_wall"] = time.time() + settings.max_time
+    return Deadline(settings.max_time)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     stack = config.stash.get(_STACK, None)
     if stack is not None:
         stack.close()
+    junit = getattr(config.option, "xmlpath", None)
+    if stack is not None and junit and Path(junit).is_file():  # written by pytest's junitxml at the session's end
+        text = Path(junit).read_text()
+        if SECRETS.found_in(text):
+            Path(junit).write_text(SECRETS.mask(text))
 
 
 class _XdistHandOver:
@@ -189,6 +218,8 @@ class _XdistHandOver:
         data["rules"], data["phases"] = list(data["rules"]), list(data["phases"])
         node.workerinput["modelux_settings"] = data
         node.workerinput["workercount"] = current().workers
+        if "deadline_wall" in RUNTIME:
+            node.workerinput["modelux_deadline"] = RUNTIME["deadline_wall"]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
@@ -217,10 +248,12 @@ class _SuitePlugin:
         if _is_worker(self.config):
             return
         settings = current()
-        target = Target(settings.base_url, settings.token, api_at_root=settings.api_at_root, pacer=shared_pacer(),
-                        staging=settings.staging)
+        target = _target(settings)
         try:
             reply = target.get("/projects", guard=False)
+        except TargetFault as exc:
+            pytest.exit(f"modelux-contracts: NOT CONFORMANT: {SECRETS.mask(str(exc))}. The run stops here.",
+                        returncode=1)
         except TargetUnavailable as exc:
             pytest.exit(f"modelux-contracts: cannot reach the target at {settings.api_url}: {exc}",
                         returncode=2)
@@ -230,10 +263,10 @@ class _SuitePlugin:
             pytest.exit(
                 f"modelux-contracts: NOT CONFORMANT (or misconfigured): the target rejected the management key on "
                 f"GET /projects with {reply.status}. Every check would only see 401s, so the run stops here "
-                f"instead of passing. Check --token. Answer: {reply.text[:200]}", returncode=1)
+                f"instead of passing. Check --token. Answer: {SECRETS.mask(reply.text[:200])}", returncode=1)
         if not reply.ok:
             pytest.exit(f"modelux-contracts: GET /projects with the management key answered {reply.status}, not 200; "
-                        f"the target is not usable: {reply.text[:200]}", returncode=1)
+                        f"the target is not usable: {SECRETS.mask(reply.text[:200])}", returncode=1)
         if shared_pacer().paced and not _is_worker(self.config):
             self._start_heartbeat()
 
@@ -281,14 +314,29 @@ class _SuitePlugin:
                 item.add_marker(pytest.mark.xdist_group("modelux-scenarios"))
         items.sort(key=lambda it: KIND_ORDER.get(_describe(it)[0], 9) if _in_suite(it) else -1)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Past the run's deadline, what is left is not run (and says why)."""
+        deadline = shared_pacer().deadline
+        if _in_suite(item) and deadline.passed():
+            pytest.skip(deadline.reason())
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        """A rule that crashed is a suite error: its report says so, for the verdict and the exit status."""
+        """A rule that crashed is a suite error: its report says so, for the verdict and the exit status. A fault of
+        the target is reported by what the target did, without a traceback of the suite; no report shows a key."""
         report = yield
         if call.excinfo is not None and call.excinfo.errisinstance(SuiteError):
             error = call.excinfo.value
             report.user_properties.append(("mx_suite_error", error.describe()))
+        _plain_report(item, call, report)
+        report.sections = [(name, SECRETS.mask(text)) for name, text in report.sections]
         return report
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_exception_interact(self, node: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+        """Schemathesis formats its failures again here, with their traceback: the plain report once more."""
+        _plain_report(node, call, report)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -319,12 +367,15 @@ class _SuitePlugin:
         if exitstatus == pytest.ExitCode.TESTS_FAILED and not failures(self.results) and suite_errors(self.results):
             # Only rules crashed: the suite's own bug, an exit status of its own (violations win over it).
             session.exitstatus = EXIT_SUITE_ERROR
+        elif exitstatus == pytest.ExitCode.OK and not_judged(self.results):
+            session.exitstatus = EXIT_INCOMPLETE  # the deadline kept something from being judged; nothing failed
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):
             return
         settings = current()
         for line in render_summary(settings, self.results, OBSERVED, time.monotonic() - self.started):
+            line = SECRETS.mask(line)
             markup = {"red": True} if line.startswith(("FAIL", "ERROR", "Verdict: NOT")) else \
                 {"green": True} if line.startswith("Verdict: CONFORMANT") else {}
             terminalreporter.write_line(line, **markup)
@@ -334,8 +385,8 @@ class _SuitePlugin:
         report_path = getattr(config.option, BY_DEST["report"].pytest_dest)
         if report_path:
             Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(report_path).write_text(json.dumps({**verdict_json(settings, self.results, OBSERVED),
-                                                     **self.report_extras}, indent=1))
+            Path(report_path).write_text(SECRETS.mask(json.dumps({**verdict_json(settings, self.results, OBSERVED),
+                                                                  **self.report_extras}, indent=1)))
 
 
 def _named_after_its_name(item: pytest.Item) -> pytest.Item:
@@ -349,6 +400,32 @@ def _named_after_its_name(item: pytest.Item) -> pytest.Item:
     return type(item).from_parent(item.parent, name=item.name, callobj=item.obj, test_func=item.test_function,
                                   test_name=item.test_name, operation_label=item.operation_label,
                                   operation_tags=item.operation_tags)
+
+
+def _plain_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """A failure the target caused reads as what the target did, without the suite's traceback: a fault (no answer in
+    time, a reset, a redirect…), a rule it broke that way, what schemathesis' checks found (and how to reproduce it).
+    No report shows a key."""
+    error = call.excinfo.value if call.excinfo is not None else None
+    if report.failed and _in_suite(item) and isinstance(error, DeadlineReached):  # e.g. setting up a fixture
+        report.outcome, report.longrepr = "skipped", (str(item.path), 0, f"Skipped: {error}")
+    elif report.failed and _in_suite(item) and error is not None:
+        fault = _target_fault(error)
+        if fault is not None:
+            report.longrepr = str(fault)
+        elif isinstance(error, FailureGroup) or isinstance(error, RuleViolation) and _target_fault(error.__cause__):
+            report.longrepr = str(error)
+    if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
+        report.longrepr = SECRETS.mask(str(report.longrepr))
+
+
+def _target_fault(error: BaseException | None) -> TargetUnavailable | None:
+    """The target's fault behind a test's exception (Hypothesis may group it with others), or None."""
+    if isinstance(error, TargetUnavailable):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        return next((f for f in map(_target_fault, error.exceptions) if f is not None), None)
+    return None
 
 
 def _in_suite(item: pytest.Item) -> bool:
@@ -415,9 +492,7 @@ def mx_settings() -> RunSettings:
 @pytest.fixture(scope="session")
 def mx_target(mx_settings: RunSettings):
     """The suite's client of the target; at the end, cleans up what the run created (staging: everything)."""
-    target = Target(mx_settings.base_url, mx_settings.token, api_at_root=mx_settings.api_at_root,
-                    staging=mx_settings.staging, pacer=shared_pacer(),
-                    registry=shared_registry(), guard=shared_guard())
+    target = _target(mx_settings, registry=shared_registry(), guard=shared_guard())
     target.discover_identity()
     yield target
     if mx_settings.staging:

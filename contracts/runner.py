@@ -5,7 +5,9 @@ or a suite error), so the proof tests can judge many broken variants in one proc
 pytest.
 
 Only a `RuleViolation` fails the target — raised by the rule's checks, or by the context's readers when an answer
-lacks its documented shape — and a target that stops answering (`TargetUnavailable`). Any other exception from a
+lacks its documented shape — and a target that stops answering or answers unusably (`TargetUnavailable`, `TargetFault`:
+no answer in time, a reset, a redirect, too large an answer). A rule the run's deadline interrupts is not judged
+(skipped, saying so). Any other exception from a
 rule's code is the suite's own bug: a `SuiteError` naming the rule, the exception and where it was raised, which the
 verdict lists apart and which gives the run its own exit status.
 """
@@ -19,10 +21,11 @@ import pytest
 
 from .exchanges import RECORDER
 from .observations import OBSERVED
+from .pacing import DeadlineReached
 from .rules.context import RuleContext
 from .rules.core import Rule, RuleSkip, RuleViolation, SuiteError
 from .settings import RunSettings
-from .target import StagingRefusal, Target, TargetUnavailable
+from .target import StagingRefusal, Target, TargetFault, TargetUnavailable
 
 
 @dataclass
@@ -79,11 +82,19 @@ def judge(ctx: RuleContext, body: Callable[[RuleContext], None]) -> Outcome:
         body(ctx)
         return Outcome("passed")
     except RuleViolation as exc:
+        if ctx.cut_short and ctx.target.pacer.deadline.passed():  # a wait the deadline ended: not a verdict
+            return Outcome("skipped", ctx.target.pacer.deadline.reason("not finished"))
         return _failed(exc)
+    except DeadlineReached as exc:
+        return Outcome("skipped", str(exc))
     except RuleSkip as exc:
         return Outcome("skipped", f"{ctx.rule.code}: {exc}")
     except StagingRefusal as exc:
         return Outcome("skipped", f"{ctx.rule.code}: staging guard: {exc}")
+    except TargetFault as exc:
+        violation = RuleViolation(ctx.rule.code, ctx.rule.name, str(exc))
+        violation.__cause__ = exc
+        return _failed(violation)
     except TargetUnavailable as exc:
         violation = RuleViolation(ctx.rule.code, ctx.rule.name, f"the target stopped answering: {exc}")
         violation.__cause__ = exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .target import api_root
+from .transport import DEFAULT_REQUEST_TIMEOUT
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 PROFILES = ("default", "strict")
@@ -32,6 +33,8 @@ class RunSettings:
     webhook_host: str | None = None
     webhook_port: int = 0
     webhook_wait: float = 120.0  # seconds to wait for a delivery (a retry) from a remote target
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds one request may take, to connect and to answer in full
+    max_time: float | None = None  # seconds the whole run may take (`--max-time`); then it stops, cleans up, reports
     workers: int = 1
     notes: list[str] = field(default_factory=list)
 

@@ -3,7 +3,8 @@
 Exit statuses of a run (`modelux-contracts run`, and a pytest session of the suite):
 0 conformant; 1 not conformant (a violation, or a token the target rejects); 2 usage or configuration error;
 3 suite error: a rule of the suite crashed (a bug in modelux-contracts, not in the target) and nothing judged
-failed. Violations win over suite errors: a run with both exits 1, and lists both.
+failed. Violations win over suite errors: a run with both exits 1, and lists both. 124 incomplete: the run's deadline
+(`--max-time`) kept tests from being judged, and nothing judged failed or crashed (124, as `timeout(1)` exits).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Any
 
 from .observations import Observations
 from .oracles import ORACLES
+from .pacing import is_deadline_reason
 from .ruleset import RULES
 from .settings import RunSettings
 from .specs import api_label_map, gap_table
 
 EXIT_CONFORMANT, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_SUITE_ERROR = 0, 1, 2, 3
+EXIT_INCOMPLETE = 124
 SUITE_ERROR = "suite error (a bug in modelux-contracts, not in the target)"
 MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP", "suite_error": "BUG"}
 
@@ -33,6 +36,29 @@ def failures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def suite_errors(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Rules whose own code crashed: bugs of the suite, not judged, never blamed on the target."""
     return [r for r in results.values() if r["outcome"] == "suite_error"]
+
+
+def not_judged(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the run's deadline kept from being judged: not run, or stopped before it finished."""
+    return [r for r in results.values() if r["outcome"] == "skipped" and r["details"]
+            and is_deadline_reason(r["details"][0])]
+
+
+def _detail_lines(row: dict[str, Any]) -> list[str]:
+    """What a row that did not pass says (the deadline's are listed once, in their own section)."""
+    if row["outcome"] == "passed" or row in not_judged({"": row}):
+        return []
+    return [f"          - {d}" for d in row["details"]]
+
+
+def _deadline_lines(settings: RunSettings, results: dict[str, dict[str, Any]]) -> list[str]:
+    late = sorted(not_judged(results), key=lambda r: r["key"])
+    if not late:
+        return []
+    stopped = [r["key"] for r in late if r["details"][0].startswith("not finished")]
+    lines = ["", f"Deadline — --max-time {settings.max_time:g} s reached: {len(late)} of {len(results)} not judged "
+                 f"({len(stopped)} stopped before finishing, {len(late) - len(stopped)} not run):"]
+    return lines + ["  " + ", ".join(r["key"] for r in late[:40]) + (" …" if len(late) > 40 else "")]
 
 
 def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], observed: Observations,
@@ -52,10 +78,10 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
         lines += ["", f"Conformance per operation (schemathesis {phases}; max {settings.max_examples} examples):"]
         for row in conformance:
             lines.append(f"  {MARK[row['outcome']]:5} {row['title']:28} {row['key']}")
-            lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
+            lines += _detail_lines(row)
     for row in _rows(results, "stateful"):
         lines += ["", f"Stateful (links between operations): {MARK[row['outcome']]}"]
-        lines += [f"          - {d}" for d in row["details"] if row["outcome"] != "passed"]
+        lines += _detail_lines(row)
     if observed.oracles:
         judged = ", ".join(f"{code} {observed.oracles.get(code, 0)}" for code in ORACLES
                            if settings.strict or not ORACLES[code].strict_only)
@@ -68,8 +94,8 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
             rule = RULES.get(row["key"])
             source = f"[{rule.source}]" if rule else "[model]"
             lines.append(f"  {MARK[row['outcome']]:5} {row['key']:30} {source:7} {row['title']}")
-            if row["outcome"] not in ("passed", "suite_error"):
-                lines += [f"          - {d}" for d in row["details"]]
+            if row["outcome"] != "suite_error":
+                lines += _detail_lines(row)
 
     gaps = sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"]))
     if gaps:
@@ -90,6 +116,7 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
             lines.append(f"  LEFT  {item['kind']} {item['id']}: {item['reason'][:160]}")
     lines += observed.notes and ["", *[f"note: {n}" for n in observed.notes]] or []
 
+    lines += _deadline_lines(settings, results)
     crashed = suite_errors(results)
     if crashed:
         lines += ["", f"Suite errors — {SUITE_ERROR}; these rules were not judged, please report them:"]
@@ -100,6 +127,9 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
     counted = len(results)
     lines.append("")
     errors = f"; and {len(crashed)} {SUITE_ERROR}" if crashed else ""
+    late = not_judged(results)
+    if late:
+        errors += f"; the deadline (--max-time {settings.max_time:g} s) left {len(late)} not judged"
     if failed:
         codes = sorted({d.split(" ")[0].rstrip(":") for r in failed for d in r["details"] if d.startswith("MX-")})
         lines.append(f"Verdict: NOT CONFORMANT — {len(failed)} of {counted} checks failed"
@@ -108,6 +138,9 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
     elif crashed:
         lines.append(f"Verdict: UNDECIDED — no check failed, but {len(crashed)} of {counted} could not be judged: "
                      f"{SUITE_ERROR}: {', '.join(sorted(r['key'] for r in crashed))}")
+    elif late:
+        lines.append(f"Verdict: INCOMPLETE — the deadline (--max-time {settings.max_time:g} s) was reached: "
+                     f"{len(late)} of {counted} not judged; nothing judged failed")
     else:
         lines.append(f"Verdict: CONFORMANT — {counted} check{'' if counted == 1 else 's'}, no failures")
     return lines
@@ -116,7 +149,7 @@ def render_summary(settings: RunSettings, results: dict[str, dict[str, Any]], ob
 def _never_succeeded(settings: RunSettings, observed: Observations, results: dict[str, dict[str, Any]]) -> list[str]:
     labels = api_label_map()
     covered = sum(1 for r in results.values() if r["kind"] == "conformance")
-    if settings.rules_only or covered < len(labels) - 1:  # a partial run (-k, --rules): no coverage note
+    if settings.rules_only or covered < len(labels) - 1 or not_judged(results):  # a partial run: no coverage note
         return []
     never = []
     for op_id, label in sorted(labels.items(), key=lambda kv: kv[1]):
@@ -133,7 +166,8 @@ def verdict_json(settings: RunSettings, results: dict[str, dict[str, Any]], obse
         "spec": "pristine" if settings.strict_spec else "effective",
         "profile": settings.profile,
         "staging": settings.staging,
-        "conformant": not failures(results) and not suite_errors(results),
+        "conformant": not failures(results) and not suite_errors(results) and not not_judged(results),
+        "deadline": {"max_time": settings.max_time, "not_judged": sorted(r["key"] for r in not_judged(results))},
         "suite_errors": [{"rule": r["key"], "error": r.get("error", "")} for r in suite_errors(results)],
         "results": sorted(results.values(), key=lambda r: (r["kind"], r["key"])),
         "spec_gaps": sorted(observed.gaps.values(), key=lambda g: (g["operation"], g["status"])),

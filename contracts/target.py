@@ -1,7 +1,7 @@
 """The implementation under test, as the suite's own scenarios talk to it.
 
 `Target` is an httpx client with the bearer token, pacing (token bucket, `Retry-After` on
-429), a registry of everything the suite created (so it can clean up, and in staging mode
+429), per-request limits of time and size and no redirects (`contracts.transport`), a registry of everything the suite created (so it can clean up, and in staging mode
 refuse to touch anything else), and a guard that never deletes the organization or revokes
 the management key the run itself uses.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -18,8 +19,10 @@ import httpx
 
 from .exchanges import RECORDER
 from .observations import OBSERVED, Observations
-from .pacing import Pacer
+from .pacing import DeadlineReached, Pacer
 from .specs import BASE_PATH, operation_index
+from .transport import (DEFAULT_REQUEST_TIMEOUT, Answered, TargetFault, TargetUnavailable, read_body,
+                        refuse_redirect, transport_error, within)
 
 
 def api_root(base_url: str, at_root: bool = False) -> str:
@@ -47,10 +50,6 @@ class StagingRefusal(RuntimeError):
     """The suite refused to send a request that could harm what it did not create."""
 
 
-class TargetUnavailable(RuntimeError):
-    """The target could not be reached at all (connection refused, DNS, TLS)."""
-
-
 class Answer:
     """What every answer the suite reads offers: `data` from the success envelope, and whether it is a 2xx."""
 
@@ -76,9 +75,18 @@ class Reply(Answer):
     json: Any
     operation: str | None = None
 
+    @property
+    def json_problem(self) -> str | None:
+        """What is wrong with a body that is not JSON, in words (None for JSON or an empty body)."""
+        if self.json is not None or not self.text.strip():
+            return None
+        kind = self.headers.get("Content-Type") or "missing"
+        return f"not valid JSON (Content-Type {kind})" if "json" in kind else f"not JSON (Content-Type {kind})"
+
     def describe(self, limit: int = 400) -> str:
         body = self.text if len(self.text) <= limit else self.text[:limit] + "…"
-        return f"{self.method} {self.path} → {self.status} {body}"
+        problem = self.json_problem
+        return f"{self.method} {self.path} → {self.status}{f' ({problem})' if problem else ''} {body}"
 
 
 # How to delete what a creation made: kind -> (method, path template, body template).
@@ -285,7 +293,7 @@ class Target:
     """The suite's client for the implementation under test."""
 
     def __init__(self, base_url: str, token: str, *, api_at_root: bool = False, staging: bool = False,
-                 pacer: Pacer | None = None, timeout: float = 30.0, registry: Registry | None = None,
+                 pacer: Pacer | None = None, timeout: float = DEFAULT_REQUEST_TIMEOUT, registry: Registry | None = None,
                  guard: Guard | None = None, observed: Observations = OBSERVED):
         self.base_url = base_url
         self.api = api_root(base_url, api_at_root)
@@ -295,6 +303,7 @@ class Target:
         self.registry = registry or Registry()
         self.guard = guard or Guard(self.registry, staging)
         self.observed = observed
+        self.timeout = timeout
         self.client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._org_id: str | None = None
 
@@ -314,16 +323,25 @@ class Target:
         if use:
             send_headers.setdefault("Authorization", f"Bearer {use}")
         url = self.api + path
-        try:
-            response = self.pacer.send(lambda: self.client.request(
-                method, url, json=json if content is None else None, params=params, headers=send_headers,
-                content=content))
-        except httpx.RequestError as exc:
-            raise TargetUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        said = f"{method.upper()} {path}"
+
+        def exchange(seconds: float) -> Answered:
+            started = time.monotonic()
+            try:
+                with self.client.stream(method, url, json=json if content is None else None, params=params,
+                                        headers=send_headers, content=content, timeout=seconds) as response:
+                    body = read_body(response.iter_bytes(), said, started, seconds)  # chunks as they arrive
+                    return Answered(response.status_code, response.headers, body, response.charset_encoding)
+            except httpx.HTTPError as exc:
+                raise transport_error(said, exc, seconds) from None
+
+        def send() -> Answered:
+            seconds = self.pacer.deadline.bound(self.timeout)
+            return within(seconds, said, lambda: exchange(seconds))
+
+        response = self.pacer.send(send)
+        refuse_redirect(said, response.status_code, response.headers, url)
+        payload = json_or_none(response.content)
         label = record_exchange(self.registry, self.observed, method, path, json, response.status_code, payload,
                                 track_ids=self.staging)
         RECORDER.record(method, path, query=params, body=json, content=content, headers=headers, token=use or None,
@@ -370,7 +388,12 @@ class Target:
     # ── cleanup ─────────────────────────────────────────────────────────
 
     def cleanup(self, items: list[Created] | None = None) -> CleanupReport:
-        """Delete what the suite created (newest first); report what could not be removed."""
+        """Delete what the suite created (newest first); report what could not be removed. Past the run's deadline
+        it still runs, for the deadline's grace time."""
+        with self.pacer.deadline.cleaning():
+            return self._cleanup(items)
+
+    def _cleanup(self, items: list[Created] | None) -> CleanupReport:
         report = CleanupReport()
         pending = items if items is not None else self.registry.pending()
         for item in pending:
@@ -383,7 +406,7 @@ class Target:
             body = {k: v.format(id=item.id) for k, v in body_template.items()} if body_template else None
             try:
                 reply = self.request(method, path, json=body)
-            except (StagingRefusal, TargetUnavailable) as exc:
+            except (StagingRefusal, TargetUnavailable, DeadlineReached) as exc:
                 report.left.append((item, str(exc)))
                 continue
             if reply.ok or reply.status == 404:  # 404: already gone (e.g. with its project)
@@ -405,7 +428,7 @@ class Target:
                 if reply.ok and isinstance(reply.data, dict) and reply.data.get("status") in ("pending", "running"):
                     self.post(path + "/cancel")
                     reply = self.get(path)
-            except (StagingRefusal, TargetUnavailable) as exc:
+            except (StagingRefusal, TargetUnavailable, DeadlineReached) as exc:
                 report.left.append((item, str(exc)))
                 continue
             if reply.status == 404:
@@ -415,6 +438,14 @@ class Target:
             else:
                 report.left.append((item, f"the API has no delete operation for a {item.kind}"))
         return report
+
+
+def json_or_none(content: bytes) -> Any:
+    """A body read as JSON, or None (empty, not JSON, or nested too deep to read)."""
+    try:
+        return jsonlib.loads(content) if content else None
+    except (ValueError, RecursionError):
+        return None
 
 
 def dumps(value: Any, limit: int = 300) -> str:

@@ -213,7 +213,7 @@ def test_cli_maps_options_to_pytest_and_exit_codes():
                  "--max-examples 5", "--contract-seed 1", "--strict-spec", "--staging", "--rate 30",
                  "--profile strict", "--rules MX-VERSION-BUMP"):
         assert part in joined
-    assert [exit_code(s) for s in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 3, 2, 2]
+    assert [exit_code(s) for s in (0, 1, 2, 3, 4, 5, 124)] == [0, 1, 2, 3, 2, 2, 124]
 
 
 def test_the_repository_schemathesis_toml_configures_schemathesis_as_the_suite_does():
@@ -342,7 +342,7 @@ def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
     values = {"base_url": "http://h:1", "token": "t", "other_token": "o", "api_at_root": True, "max_examples": 7,
               "seed": 11, "webhook_host": "h", "webhook_port": 8099, "webhook_wait": 30.0, "strict_spec": True,
               "staging": True, "rate": 30.0, "profile": "strict", "rules": "mx-version-bump", "phases": "coverage",
-              "report": "r.json"}
+              "report": "r.json", "request_timeout": 2.5, "max_time": 600.0}
     args = pytest_args(**values)
     suite_args = args[args.index("--tb=short"):]
     parsed, _ = recorder.parser.parse_known_args([a for a in suite_args if a not in ("-q", "-v")])
@@ -355,6 +355,7 @@ def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
     assert (settings.webhook_host, settings.webhook_port, settings.webhook_wait) == ("h", 8099, 30.0)
     assert settings.strict_spec and settings.staging and settings.rules == ("MX-VERSION-BUMP",)
     assert settings.phases == ("coverage",) and parsed.mx_report == "r.json"
+    assert (settings.request_timeout, settings.max_time) == (2.5, 600.0)
     with pytest.raises(SystemExit):  # the table's bounds hold for pytest's options too
         recorder.parser.parse_args(["--webhook-port", "70000"])
 
@@ -362,6 +363,7 @@ def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
 def test_settings_defaults_and_staging_defaults():
     plain = settings_from({})
     assert (plain.max_examples, plain.rate_per_min, plain.phases, plain.webhook_wait) == (100, None, PHASES, 120.0)
+    assert (plain.request_timeout, plain.max_time) == (10.0, None)
     assert isinstance(plain.seed, int) and plain.profile == "default" and plain.base_url == ""
     staging = settings_from({"staging": True})
     assert (staging.max_examples, staging.rate_per_min, staging.phases) == (5, 60.0, ("examples", "fuzzing"))

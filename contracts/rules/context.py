@@ -63,6 +63,7 @@ class RuleContext:
     settings: RunSettings
     receiver: Any = None  # contracts.receiver.Receiver, for rules that need one
     data: dict[str, Any] = dataclass_field(default_factory=dict)
+    cut_short: bool = False  # a wait was shortened to end at the run's deadline
 
     # ── verdicts ────────────────────────────────────────────────────────
 
@@ -156,9 +157,15 @@ class RuleContext:
         """How long to wait for something asynchronous (a delivery, a retry, a simulation).
 
         The embedded mock retries within a second; any other target gets `--webhook-wait` (default 120 s),
-        since its backoff is unknown. Waits end as soon as the awaited thing happens.
+        since its backoff is unknown. Waits end as soon as the awaited thing happens, and never after the run's
+        deadline (a rule that then finds nothing is not judged, rather than failed).
         """
-        return seconds if self.settings.embedded else max(seconds, self.settings.webhook_wait)
+        wait = seconds if self.settings.embedded else max(seconds, self.settings.webhook_wait)
+        remaining = self.target.pacer.deadline.remaining()
+        if remaining is not None and remaining < wait:
+            self.cut_short = True
+            return remaining
+        return wait
 
     def poll(self, probe: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T | None:
         """`contracts.polling.poll` over the target: a paced run asks no more often than its rate allows."""

@@ -17,12 +17,14 @@ scenarios ran in how many Hypothesis runs.
 from __future__ import annotations
 
 import hypothesis
+import pytest
 from hypothesis.errors import Flaky
 from schemathesis.core.failures import FailureGroup
 
 from contracts import checks
 from contracts.conformance import build_schema
 from contracts.observations import OBSERVED
+from contracts.pacing import DeadlineReached
 from contracts.plugin import current, phase_session
 from contracts.target import StagingRefusal
 
@@ -44,6 +46,8 @@ class StatefulLinks(schema.as_state_machine()):
             return super().call(case, **kwargs)
         except StagingRefusal:
             hypothesis.reject()  # not a failure: this step would touch what the run did not create
+        except DeadlineReached as exc:
+            pytest.skip(str(exc))  # the run's deadline: the walk stops, not judged
 
     def after_call(self, response, case):
         super().after_call(response, case)  # keeps the scenario recorder that stateful checks rely on
