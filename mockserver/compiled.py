@@ -382,13 +382,32 @@ class CompiledSpec:
         # Most specific first: `/routing-configs/dry-run` is its own resource, not `{id}`.
         self.templates = sorted(((_template_regex(path), path) for path in spec["paths"]),
                                 key=lambda item: (item[1].count("{"), -len(item[1])))
+        # The same order, looked up by shape: a literal path by itself; a template among those with as many
+        # segments and the same first one (a variable matches exactly one segment: no '/').
+        self.literal = {path: path for _, path in self.templates if "{" not in path}
+        self.by_shape: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
+        for regex, path in self.templates:
+            if "{" in path:
+                segments = path.split("/")
+                first = segments[1] if len(segments) > 1 and "{" not in segments[1] else ""
+                self.by_shape.setdefault((first, len(segments)), []).append((regex, path))
+        if any(first == "" for first, _ in self.by_shape):  # a template starting with a variable: scan them all
+            self.by_shape = {}
 
     def resource(self, path: str) -> tuple[str, dict[str, str]] | None:
         """The spec path template a request path names, and its path variables; None if none."""
         if not path.startswith(BASE_PATH):
             return None
         relative = path[len(BASE_PATH):]
-        for regex, template in self.templates:
+        template = self.literal.get(relative)
+        if template is not None:
+            return template, {}
+        if self.by_shape:
+            segments = relative.split("/", 2)
+            candidates = self.by_shape.get((segments[1] if len(segments) > 1 else "", relative.count("/") + 1), ())
+        else:
+            candidates = self.templates
+        for regex, template in candidates:
             match = regex.fullmatch(relative)
             if match:
                 return template, match.groupdict()

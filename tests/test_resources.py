@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mockserver.domain.world import Slugs
+
 
 @pytest.fixture
 def project(api):
@@ -195,3 +197,30 @@ def test_audit_time_filters(api, clock):
     entry = recent["data"][0]
     assert api.get(f"/audit-logs/{entry['id']}").json["data"] == entry
     assert api.get("/audit-logs/aud_missing").status_code == 404
+
+
+def test_a_project_gets_the_first_free_slug_of_its_name_however_many_share_it():
+    slugs = Slugs()
+    made = []
+    for _ in range(6):
+        made.append(slugs.free("acme"))
+        slugs[made[-1]] += 1
+    assert made == ["acme", "acme-2", "acme-3", "acme-4", "acme-5", "acme-6"]
+    for gone in ("acme-3", "acme-5"):
+        del slugs[gone]
+        slugs.let_go(gone)
+    assert slugs.free("acme") == "acme-3"
+    slugs["acme-3"] += 1
+    assert slugs.free("acme") == "acme-5"
+    slugs["acme-5"] += 1
+    assert slugs.free("acme") == "acme-7"
+    slugs["acme-2-2"] += 1  # another name's slugs do not count
+    assert slugs.free("acme-2") == "acme-2-3" and slugs.free("other") == "other"
+
+
+def test_projects_of_one_name_get_slugs_in_order_and_reuse_a_freed_one(api):
+    slugs = [api.post("/projects", json={"name": "Same Name"}).json["data"] for _ in range(4)]
+    assert [p["slug"] for p in slugs] == ["same-name", "same-name-2", "same-name-3", "same-name-4"]
+    assert api.delete(f"/projects/{slugs[1]['id']}").status_code == 200
+    assert api.post("/projects", json={"name": "Same Name"}).json["data"]["slug"] == "same-name-2"
+    assert api.post("/projects", json={"name": "Same Name"}).json["data"]["slug"] == "same-name-5"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from modelux_spec import ERRATA, EVENT_TYPES
+from mockserver.app import served_spec
+from mockserver.compiled import BASE_PATH
 from mockserver.handlers import load_handlers
 from modelux_spec import effective_spec, operation_ids, operations, pristine_spec, resolve
 
@@ -126,3 +129,24 @@ def test_openapi_json_serves_the_effective_spec(api):
     response = api.client.get("/openapi.json")
     assert response.status_code == 200
     assert response.json == effective_spec()
+
+
+def test_routes_are_found_by_shape_exactly_as_a_scan_of_every_template_finds_them():
+    compiled = served_spec()[0]
+
+    def scan(path: str):
+        relative = path[len(BASE_PATH):]
+        for regex, template in compiled.templates:
+            match = regex.fullmatch(relative)
+            if match:
+                return template, match.groupdict()
+        return None
+
+    words = sorted({part for _, template in compiled.templates for part in template.split("/") if part}
+                   | {"x", "", "%2F", "a\nb", "..", "proj_1"})
+    rng = random.Random(7)
+    paths = [BASE_PATH + t for _, t in compiled.templates] + [BASE_PATH, BASE_PATH + "/", BASE_PATH + "//projects"]
+    paths += [BASE_PATH + "/" + "/".join(rng.choice(words) for _ in range(rng.randint(0, 5))) for _ in range(20000)]
+    assert compiled.by_shape, "every template starts with a literal segment, so routes are looked up by shape"
+    assert [compiled.resource(p) for p in paths] == [scan(p) for p in paths]
+    assert sum(1 for p in paths if scan(p)) > 1000  # the sample reaches many routes, not just misses

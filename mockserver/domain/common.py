@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Container
 from typing import Any
 
 from ..clock import as_utc, iso
 from ..errors import Conflict
-from .world import Resource, diff
+from .world import Resource, Slugs, diff
 
 
 def slugify(text: str) -> str:
@@ -16,11 +15,8 @@ def slugify(text: str) -> str:
     return slug or "untitled"
 
 
-def unique_slug(base: str, taken: Container[str]) -> str:
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
+def unique_slug(base: str, taken: Slugs) -> str:
+    return taken.free(base)
 
 
 def patch(resource: Resource, body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:

@@ -64,11 +64,37 @@ def _public_value(value: Any) -> Any:
     return value
 
 
+class Slugs(Counter):
+    """The slugs taken in an organization (with how many projects hold each) and the first free one for a name.
+
+    `free("acme")` is `acme`, else the first of `acme-2`, `acme-3`, … not taken. It remembers, per name, up to
+    which suffix all are taken, so a thousand projects of one name do not make the next one count through a
+    thousand; a slug let go lowers that mark again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._taken_below: dict[str, int] = {}  # name -> n such that name-2 … name-(n-1) are all taken
+
+    def free(self, base: str) -> str:
+        if base not in self:
+            return base
+        n = self._taken_below.get(base, 2)
+        while f"{base}-{n}" in self:
+            n += 1
+        self._taken_below[base] = n
+        return f"{base}-{n}"
+
+    def let_go(self, slug: str) -> None:
+        base, _, suffix = slug.rpartition("-")
+        if suffix.isdigit() and base in self._taken_below:
+            self._taken_below[base] = min(self._taken_below[base], int(suffix))
+
+
 class ProjectTable(Table):
     """`org.projects`, knowing which slugs are taken (a new project's slug is unique in its org)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.slugs: Counter[str] = Counter()
+        self.slugs = Slugs()
         super().__init__(*args, **kwargs)
 
     def _added(self, project: Resource) -> None:
@@ -82,6 +108,7 @@ class ProjectTable(Table):
                 self.slugs[slug] -= 1
                 if self.slugs[slug] <= 0:
                     del self.slugs[slug]
+                    self.slugs.let_go(slug)
 
 
 @dataclass
