@@ -120,6 +120,8 @@ def test_the_query_parameter_works_and_the_header_wins_as_in_prism(shared):
     envelope(by_query, 404, "not_found")
     both = shared.api("GET", f"/projects/{project}", params={"__code": "404"}, headers={"Prefer": "code=200"})
     assert both.status_code == 200
+    encoded = shared.api("GET", f"/projects/{project}?%5F%5Fcode=404")  # the same parameter, percent-encoded
+    envelope(encoded, 404, "not_found")
 
 
 def test_an_undocumented_or_malformed_code_is_a_400_listing_the_documented_ones(shared):

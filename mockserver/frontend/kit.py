@@ -35,7 +35,7 @@ from .clock import Clocks
 from .forced import ForcedAnswers
 from .journal import Journal, JournalMiddleware
 from .latency import Delays, Latency
-from .prefer import Preferences, read_preferences
+from .prefer import NONE, Preferences, read_preferences
 from .persistence import StateFile
 from .ratelimit import RateLimiter, describe_rate, parse_rate
 from .sandboxes import Sandboxes
@@ -185,7 +185,12 @@ class Frontend:
                 raise RateLimited(f"rate limit of {describe_rate(limiter.item)} exceeded for this "
                                   f"{'session' if CALLER_KEY in request.environ else 'management key'}; retry after "
                                   f"{verdict.retry_after} s", headers=verdict.headers())
-        prefs = read_preferences(request.headers, request.args)
+        environ = request.environ
+        if "HTTP_PREFER" in environ or "__" in environ.get("QUERY_STRING", "") or \
+                "%5f" in environ.get("QUERY_STRING", "").lower():
+            prefs = read_preferences(request.headers, request.args)
+        else:  # neither a Prefer header nor a __code-like parameter: no need to parse the query string
+            prefs = NONE
         self.delays.sleep(self.delays.draw(settings.latency, prefs.delay_ms))
         if prefs.fault is not None:
             prefs = dataclasses.replace(prefs, code=named_fault(op, prefs.fault))
