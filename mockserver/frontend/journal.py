@@ -104,14 +104,16 @@ def _body(kept_body: Any) -> Any:
 class Journal:
     def __init__(self, size: int = DEFAULT_SIZE):
         self.size = size
-        self._entries: dict[str, deque[Entry]] = {}
+        self._entries: dict[str, deque[tuple]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record(self, org_id: str, entry: Entry) -> None:
+    def file(self, org_id: str, fields: tuple) -> None:
+        """Keep one request: `Entry`'s fields but its id, as a plain tuple of strings, numbers, bytes and tuples
+        of those, which the garbage collector stops tracking, so a full journal does not make every
+        collection slower (it is turned into an `Entry` when read)."""
         with self._lock:
-            entry.id = f"req_{next(self._ids)}"
-            self._entries.setdefault(org_id, deque(maxlen=self.size)).append(entry)
+            self._entries.setdefault(org_id, deque(maxlen=self.size)).append((next(self._ids),) + fields)
 
     def forget(self, org_id: str) -> None:
         with self._lock:
@@ -141,7 +143,9 @@ class Journal:
             raise Invalid(f"'status' must be a status code (404) or a class (4xx); got {status!r}",
                           code="validation_failed")
         with self._lock:
-            entries = list(self._entries.get(org_id, ()))
+            filed = list(self._entries.get(org_id, ()))
+        entries = [Entry(*fields[1:7], list(fields[7]), fields[8], list(fields[9]), fields[10], id=f"req_{fields[0]}")
+                   for fields in filed]
         found = []
         for entry in reversed(entries):
             if method is not None and entry.method != method.upper():
@@ -200,11 +204,11 @@ class JournalMiddleware:
         chunks = list(self.app(environ, capture))
         org_id = environ.get(ORG_KEY)
         if org_id is not None:
-            headers = [(name, value) for name, value in environ.items()
-                       if name[:5] == "HTTP_" or name == "CONTENT_TYPE"]
-            self.journal.record(org_id, Entry(at, method, path, environ.get("QUERY_STRING", ""),
-                                              int(answer[0].split()[0]), time.perf_counter() - started, headers,
-                                              kept(raw), answer[1], kept(b"".join(chunks))))
+            headers = tuple([(name, value) for name, value in environ.items()
+                             if name[:5] == "HTTP_" or name == "CONTENT_TYPE"])
+            self.journal.file(org_id, (at, method, path, environ.get("QUERY_STRING", ""), int(answer[0][:3]),
+                                       time.perf_counter() - started, headers, kept(raw), tuple(answer[1]),
+                                       kept(b"".join(chunks))))
         return chunks
 
 
