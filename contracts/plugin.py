@@ -413,8 +413,8 @@ def _plain_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestR
         fault = _target_fault(error)
         if fault is not None:
             report.longrepr = str(fault)
-        elif isinstance(error, FailureGroup) or isinstance(error, RuleViolation) and _target_fault(error.__cause__):
-            report.longrepr = str(error)
+        elif isinstance(error, (FailureGroup, RuleViolation)):  # what the target did, and any falsifying example
+            report.longrepr = "\n".join([str(error), *getattr(error, "__notes__", ())])
     if report.longrepr is not None and SECRETS.found_in(str(report.longrepr)):
         report.longrepr = SECRETS.mask(str(report.longrepr))
 
