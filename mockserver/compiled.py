@@ -384,7 +384,7 @@ class CompiledSpec:
                                 key=lambda item: (item[1].count("{"), -len(item[1])))
         # The same order, looked up by shape: a literal path by itself; a template among those with as many
         # segments and the same first one (a variable matches exactly one segment: no '/').
-        self.literal = {path: path for _, path in self.templates if "{" not in path}
+        self.literal = frozenset(path for _, path in self.templates if "{" not in path)
         self.by_shape: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
         for regex, path in self.templates:
             if "{" in path:
@@ -399,9 +399,8 @@ class CompiledSpec:
         if not path.startswith(BASE_PATH):
             return None
         relative = path[len(BASE_PATH):]
-        template = self.literal.get(relative)
-        if template is not None:
-            return template, {}
+        if relative in self.literal:
+            return relative, {}
         if self.by_shape:
             segments = relative.split("/", 2)
             candidates = self.by_shape.get((segments[1] if len(segments) > 1 else "", relative.count("/") + 1), ())

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mockserver.app import MAX_BODY_BYTES, create_app
-from modelux_spec import effective_spec
+from modelux_spec import effective_spec, operations, resolve
 from mockserver.handlers import load_handlers
 from mockserver.testing import seed_world
 
@@ -168,18 +168,9 @@ EDGE_INSTANTS = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001
 
 def date_time_query_parameters():
     spec = effective_spec()
-    found = []
-    for path, item in spec["paths"].items():
-        for method, op in item.items():
-            if not isinstance(op, dict) or "operationId" not in op:
-                continue
-            for param in op.get("parameters", []):
-                if "$ref" in param:
-                    name = param["$ref"].rsplit("/", 1)[-1]
-                    param = spec["components"]["parameters"][name]
-                if param["in"] == "query" and param.get("schema", {}).get("format") == "date-time":
-                    found.append((method, path, param["name"]))
-    return found
+    return [(method, path, param["name"]) for path, method, op in operations(spec)
+            for param in (resolve(spec, p) for p in op.get("parameters", []))
+            if param["in"] == "query" and resolve(spec, param.get("schema", {})).get("format") == "date-time"]
 
 
 @pytest.mark.parametrize("value", EDGE_INSTANTS)

@@ -7,16 +7,12 @@ from typing import Any
 
 from ..clock import as_utc, iso
 from ..errors import Conflict
-from .world import Resource, Slugs, diff
+from .world import Resource, diff
 
 
 def slugify(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug or "untitled"
-
-
-def unique_slug(base: str, taken: Slugs) -> str:
-    return taken.free(base)
 
 
 def patch(resource: Resource, body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import slugify, unique_slug
+from .common import slugify
 from .context import Context
 from .world import OrgState, Resource, World, diff, public
 
@@ -26,7 +26,7 @@ def new_project(org: OrgState, world: World, name: str, settings: dict | None = 
     project = {
         "id": world.new_id("proj"),
         "name": name,
-        "slug": unique_slug(slugify(name), org.projects.slugs),
+        "slug": org.projects.slugs.free(slugify(name)),
         "settings": {**DEFAULT_SETTINGS, **(settings or {})},
         "created_at": created_at or world.now_iso(),
     }

@@ -185,9 +185,8 @@ class Frontend:
                 raise RateLimited(f"rate limit of {describe_rate(limiter.item)} exceeded for this "
                                   f"{'session' if CALLER_KEY in request.environ else 'management key'}; retry after "
                                   f"{verdict.retry_after} s", headers=verdict.headers())
-        environ = request.environ
-        if "HTTP_PREFER" in environ or "__" in environ.get("QUERY_STRING", "") or \
-                "%5f" in environ.get("QUERY_STRING", "").lower():
+        query = request.environ.get("QUERY_STRING", "")
+        if "HTTP_PREFER" in request.environ or "__" in query or "%5f" in query.lower():
             prefs = read_preferences(request.headers, request.args)
         else:  # neither a Prefer header nor a __code-like parameter: no need to parse the query string
             prefs = NONE
