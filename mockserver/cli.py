@@ -133,7 +133,8 @@ def _checked(parse):
 @click.option("--no-validate", is_flag=True, help="Skip validating requests and responses (for measurements: "
               "invalid input then reaches the handlers).")
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(min=1),
-              help="Threads answering requests (a slow request, e.g. a delayed one, holds one).")
+              help="Threads for requests that may sleep (a delay from --latency or Prefer), each holding one; other "
+                   "requests are answered on one thread under granian, on these threads under waitress.")
 @click.option("--server", "server_name", type=click.Choice(SERVERS), default="auto", show_default=True,
               help="HTTP server: granian (fast, forks one worker) or waitress (pure Python); auto picks granian "
                    "where it can run.")
@@ -205,11 +206,12 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
     def start() -> None:
         # The world built at boot lives as long as the process: moved out of the collector's sight, a full
         # collection no longer walks it (on a seeded world this takes the p99 latency from ~20 ms to ~6 ms).
+        # openapi-core, built in the background, lives as long and is frozen too once built.
         gc.freeze()
         services.start()
         if kit.state_file is not None:
             kit.state_file.start()
-        served_spec()[1].warm()
+        served_spec()[1].warm(then=gc.freeze)
 
     def stop() -> None:
         services.stop()
@@ -218,7 +220,7 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
 
     kit = app.extensions["modelux.frontend"]
     serve_app(app, host=host, port=port, threads=threads, server=server_name, verbose=verbose, on_start=start,
-              on_stop=stop)
+              on_stop=stop, may_wait=kit.may_delay)
 
 
 @main.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Callable
 
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -34,9 +34,9 @@ class Oracle:
                     self._api = OpenAPI.from_dict(self._spec, config=Config(spec_validator_cls=None))
         return self._api
 
-    def warm(self) -> None:
-        """Build openapi-core in the background (a daemon thread: never holds up shutdown)."""
-        threading.Thread(target=lambda: self.api, name="oracle-warmup", daemon=True).start()
+    def warm(self, then: Callable[[], Any] = lambda: None) -> None:
+        """Build openapi-core in the background (a daemon thread: never holds up shutdown), then call `then`."""
+        threading.Thread(target=lambda: (self.api, then()), name="oracle-warmup", daemon=True).start()
 
     def unmarshal_request(self, request: Any, as_get: bool = False) -> tuple[str | None, dict, dict, Any]:
         """openapi-core's verdict on a werkzeug request: (message or None, path values, query values, body).

@@ -12,8 +12,7 @@ def format_timestamp(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     m = moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
-            f"{m.microsecond // 1000:03d}Z")
+    return m.isoformat(timespec="milliseconds")[:-6] + "Z"  # "...+00:00" ends it: a UTC instant's offset
 
 
 def to_utc(moment: datetime) -> datetime:

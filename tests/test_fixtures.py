@@ -578,3 +578,22 @@ def test_empty_boots_only_the_organization_and_its_key():
     services = build_services(MockConfig(token="mlx_mgmt_empty_world_key_01", start_workers=False), empty=True)
     org = services.org
     assert len(org.management_keys) == 1 and not org.logs and not org.projects
+
+
+def test_ids_are_the_characters_random_choice_would_draw():
+    """Ids are drawn hundreds of characters at a time, yet a seed gives the ids it always gave: each character
+    is the one `random.choice` of the alphabet would draw on the same generator, in the same order."""
+    import random
+
+    from mockserver.ids import _ALPHABET, IdFactory
+
+    for seed in (0, 1, 2**40 + 3):
+        ids, reference = IdFactory(seed), random.Random(seed)
+        drawn = [ids.new("proj") for _ in range(300)] + [ids.secret("mlx_", 40) for _ in range(3)]
+        expected = [f"proj_{''.join(reference.choice(_ALPHABET) for _ in range(16))}" for _ in range(300)]
+        assert drawn[:300] == expected
+        assert all(len(key) == 44 and key.startswith("mlx_") for key in drawn[300:])
+    seeded = IdFactory(7, seeded_secrets=True)
+    reference = random.Random(7)
+    assert seeded.secret("whsec_", 32) == "whsec_" + "".join(reference.choice(_ALPHABET) for _ in range(32))
+    assert seeded.new("aud") == "aud_" + "".join(reference.choice(_ALPHABET) for _ in range(16))

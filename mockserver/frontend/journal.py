@@ -34,6 +34,7 @@ MAX_BODY_CHARS = 16 * 1024
 MAX_KEPT_BYTES = 64 * 1024
 MAX_READ = 1024 * 1024  # the API's own body limit: a larger body is not read here either
 ORG_KEY = "modelux.org_id"  # set by the API's authentication
+RAW_BODY_KEY = "modelux.raw_body"  # the body read here, for the API
 SECRET_NAME = re.compile(r"secret|password|passwd|token|plaintext|authorization|cookie|(^|_)key$|apikey|api_key",
                          re.IGNORECASE)
 HIDDEN_HEADERS = {"authorization", "cookie", "set-cookie"}
@@ -195,6 +196,7 @@ class JournalMiddleware:
         if length.isdigit() and 0 < int(length) <= MAX_READ:
             raw = environ["wsgi.input"].read(int(length))
             environ["wsgi.input"] = io.BytesIO(raw)
+            environ[RAW_BODY_KEY] = raw  # the API reads it from here
         answer: list[Any] = ["500 INTERNAL SERVER ERROR", []]
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

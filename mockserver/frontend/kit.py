@@ -68,6 +68,12 @@ def settings_from(config: MockConfig) -> Settings:
                     rate_limit=parse_rate(config.rate_limit) if config.rate_limit else None)
 
 
+def carries_preferences(environ: dict[str, Any]) -> bool:
+    """Whether a request may state preferences: a Prefer header, or a query parameter that may be `__code`-like."""
+    query = environ.get("QUERY_STRING", "")
+    return "HTTP_PREFER" in environ or "__" in query or "%5f" in query.lower()
+
+
 def request_origin(request: Request) -> str:
     return f"{request.scheme}://{request.host}"
 
@@ -185,8 +191,7 @@ class Frontend:
                 raise RateLimited(f"rate limit of {describe_rate(limiter.item)} exceeded for this "
                                   f"{'session' if CALLER_KEY in request.environ else 'management key'}; retry after "
                                   f"{verdict.retry_after} s", headers=verdict.headers())
-        query = request.environ.get("QUERY_STRING", "")
-        if "HTTP_PREFER" in request.environ or "__" in query or "%5f" in query.lower():
+        if carries_preferences(request.environ):
             prefs = read_preferences(request.headers, request.args)
         else:  # neither a Prefer header nor a __code-like parameter: no need to parse the query string
             prefs = NONE
@@ -201,6 +206,10 @@ class Frontend:
         if prefs.delay_ms is not None:
             headers["Preference-Applied"] = f"delay={prefs.delay_ms}"
         return prefs
+
+    def may_delay(self, environ: dict[str, Any]) -> bool:
+        """Whether a request may sleep before it is answered: a latency is set, or it may ask for a delay."""
+        return self._settings.latency is not None or carries_preferences(environ)
 
     # ── 3. forced answers ─────────────────────────────────────────────
 
