@@ -82,14 +82,18 @@ def _format_names(node: Any, found: set[str]) -> set[str]:
     return found
 
 
-@functools.lru_cache(maxsize=1)
-def _oracle_format_checker() -> Any:
-    from openapi_schema_validator import OAS31Validator  # imported on first use: it costs 0.2 s at boot
+@functools.lru_cache(maxsize=None)
+def _oracle_format(name: str) -> Callable[[Any], bool]:
+    """openapi-core's own (OAS 3.1) check of format `name`, as `FormatChecker.conforms` decides it: the format's
+    function, what it raises read as "does not conform", an unknown format always conforming (without the
+    checker's exception round trip). Built on first use: importing openapi_schema_validator costs 0.2 s at boot."""
+    from openapi_schema_validator import OAS31Validator
 
-    return OAS31Validator.FORMAT_CHECKER
+    found = OAS31Validator.FORMAT_CHECKER.checkers.get(name)
+    if found is None:
+        return lambda value: True
+    func, raises = found
 
-
-def _conforms(func: Callable[[Any], Any], raises: Any) -> Callable[[Any], bool]:
     def conforms(value: Any) -> bool:
         try:
             return bool(func(value))
@@ -101,21 +105,11 @@ def _conforms(func: Callable[[Any], Any], raises: Any) -> Callable[[Any], bool]:
 
 def oracle_formats(spec: Spec) -> dict[str, Callable[[str], bool]]:
     """Every format the spec names, checked by openapi-core's own (OAS 3.1) format checker."""
+    return {name: functools.partial(_checked_format, name) for name in sorted(_format_names(spec, set()))}
 
-    def check(name: str) -> Callable[[str], bool]:
-        found: list[Callable[[str], bool]] = []
 
-        def conforms(value: str) -> bool:
-            # What FormatChecker.conforms does, without its exception round trip: the format's own function,
-            # looked up once, and what it raises read as "does not conform".
-            if not found:
-                checkers = _oracle_format_checker().checkers
-                found.append(_conforms(*checkers[name]) if name in checkers else lambda value: True)
-            return found[0](value)
-
-        return conforms
-
-    return {name: check(name) for name in sorted(_format_names(spec, set()))}
+def _checked_format(name: str, value: Any) -> bool:
+    return _oracle_format(name)(value)
 
 
 class Compiled:
