@@ -5,6 +5,7 @@ it reads a heavy world.
     .venv/bin/python benchmarks/boot.py --repeat 3            # best boot of three
     .venv/bin/python benchmarks/boot.py --source /tmp/old     # the same figures for another checkout
     .venv/bin/python benchmarks/boot.py --stages              # where an in-process boot spends its time
+    .venv/bin/python benchmarks/boot.py --against /tmp/old --repeat 3   # boots of both, alternately, and the ratio
 
 "Boot" is what a user waits for: `modelux-mock serve` is started as a subprocess on a free
 loopback port and a `GET /projects` is polled (with a deadline, no fixed sleeps) until it
@@ -17,7 +18,10 @@ validated) and with `--no-validate-responses`, which isolates the handlers' own 
 response validation.
 
 Every figure is printed next to its goal and the baseline measured before the scale work
-(commit 8453f40, 2 cores). Not part of the test suite: tests never assert timings.
+(commit 8453f40, 2 cores). Boot times vary with the machine (and, on a shared one, from minute
+to minute): `--against` boots this checkout and another one alternately and prints the ratio,
+which carries from one machine to another where a time does not. Not part of the test suite:
+tests never assert timings.
 """
 
 from __future__ import annotations
@@ -226,15 +230,37 @@ def boot(source: str, extra: list[str], repeat: int) -> tuple[float, float, floa
     return best
 
 
+def against(source: str, other: str, repeat: int) -> None:
+    """Boot both checkouts alternately, `repeat` times each, and print the fastest of each and their ratio."""
+    print(f"against: {other}   (alternately, fastest of {repeat} each)")
+    print(f"\n{'boot to first answer':<28} {'this':>8} {'against':>8} {'ratio':>6} {'RSS MB':>13} {'peak MB':>13}")
+    for label, extra in (("default seeded world", []), (f"--scale {SCALE}", ["--scale", str(SCALE)])):
+        best: dict[str, tuple[float, float, float]] = {}
+        for _ in range(repeat):
+            for checkout in (source, other):
+                found = boot(checkout, extra, 1)
+                if checkout not in best or found[0] < best[checkout][0]:
+                    best[checkout] = found
+        (mine, rss, peak), (theirs, their_rss, their_peak) = best[source], best[other]
+        print(f"{label:<28} {mine:>7.2f}s {theirs:>7.2f}s {mine / theirs:>6.2f} {rss:>6.0f}/{their_rss:<6.0f} "
+              f"{peak:>6.0f}/{their_peak:<6.0f}")
+        sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", default=ROOT, help="checkout to measure (default: this one)")
     parser.add_argument("--repeat", type=int, default=1, help="boots per world; the fastest is reported")
     parser.add_argument("--requests", type=int, default=50, help="GETs per operation at --scale 100000")
     parser.add_argument("--stages", action="store_true", help="also time import / world / app in process")
+    parser.add_argument("--against", metavar="CHECKOUT",
+                        help="only boot this checkout and CHECKOUT alternately (--repeat times each) and print the ratios")
     args = parser.parse_args()
     source = os.path.abspath(args.source)
     print(f"source: {source}   cores: {os.cpu_count()}   python: {sys.version.split()[0]}")
+    if args.against:
+        against(source, os.path.abspath(args.against), args.repeat)
+        return
 
     print(f"\n{'boot to first answer':<28} {'now':>8} {'goal':>8} {'baseline':>9} {'RSS MB':>8} {'peak MB':>8} "
           f"{'baseline RSS/peak':>18}")

@@ -34,15 +34,23 @@ class IdFactory:
         characters in the same order, drawn a few hundred at a time. A seeded world takes 100k ids, and a create
         two, so this is a measurable part of both."""
         with self._lock:
-            while len(self._drawn) < n:
+            drawn, have = [self._drawn], len(self._drawn)
+            while have < n:
                 words = self._random.getrandbits(32 * _WORDS).to_bytes(4 * _WORDS, "little")
-                self._drawn += words[3::4].translate(_TOP_BYTE, _REJECTED).decode("ascii")
-            chars, self._drawn = self._drawn[:n], self._drawn[n:]
+                drawn.append(words[3::4].translate(_TOP_BYTE, _REJECTED).decode("ascii"))
+                have += len(drawn[-1])
+            text = "".join(drawn) if len(drawn) > 1 else drawn[0]
+            chars, self._drawn = text[:n], text[n:]
         return chars
 
     def new(self, prefix: str) -> str:
         """An opaque id such as `proj_4k2x9...`."""
         return f"{prefix}_{self._chars(16)}"
+
+    def new_many(self, prefix: str, count: int) -> list[str]:
+        """The next `count` ids `new(prefix)` would give, drawn at once."""
+        chars = self._chars(16 * count)
+        return [f"{prefix}_{chars[i:i + 16]}" for i in range(0, 16 * count, 16)]
 
     def secret(self, prefix: str, length: int = 40) -> str:
         if self._seeded_secrets:

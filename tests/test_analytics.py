@@ -93,6 +93,22 @@ def test_the_api_serves_agreeing_numbers(api, services, raw):
     check_agreement(response.json["data"], logs)
 
 
+def test_given_logs_are_stored_themselves_completed_and_others_as_copies(services):
+    org = services.org
+    org.logs.clear()
+    org.projects.setdefault("proj_p", {"id": "proj_p", "name": "P"})
+    mine = [{"id": f"log_g{i}", "project_id": "proj_p", "timestamp": iso(T0 + timedelta(minutes=i)),
+             "cost_usd": 0.5, "input_tokens": 3, "output_tokens": 4} for i in range(2)]
+    theirs = [dict(log, id=f"log_c{i}") for i, log in enumerate(mine)]
+    ingest_logs(services.world, org, mine, emit=False, given=True)
+    ingest_logs(services.world, org, theirs, emit=False)
+    assert [org.logs[log["id"]] is log for log in mine] == [True, True]
+    assert [org.logs[log["id"]] is log for log in theirs] == [False, False]
+    assert {(log["status"], log["cost_usd"], log["total_tokens"]) for log in [*mine, *org.logs.values()]} == \
+        {("success", "0.500000", 7)}
+    assert "status" not in theirs[0], "the caller's own dicts are left as they were"
+
+
 def test_window_and_project_filters(api, services):
     org = services.org
     for pid in ("proj_a", "proj_b"):

@@ -580,6 +580,64 @@ def test_empty_boots_only_the_organization_and_its_key():
     assert len(org.management_keys) == 1 and not org.logs and not org.projects
 
 
+def _made_here(monkeypatch) -> list[tuple[str, int]]:
+    """The days of traffic this process makes (a forked copy's are its own), as they are made."""
+    from fixtures import generator
+
+    made, unit_traffic = [], generator._Builder._unit_traffic
+
+    def spy(self, unit, *args, **kwargs):
+        made.append(unit.key)
+        return unit_traffic(self, unit, *args, **kwargs)
+
+    monkeypatch.setattr(generator._Builder, "_unit_traffic", spy)
+    return made
+
+
+def test_a_world_made_by_two_processes_is_the_world_made_by_one(monkeypatch):
+    """At scale a forked copy makes part of the traffic (days of it, each from a stream of its own, the support
+    budget's days in order here): the world is the same, log for log, id for id."""
+    from fixtures.generator import generate
+    from fixtures.loader import dump_world
+
+    anchor = parse_iso("2026-11-02T12:34:56.789Z")  # days of the window cut across UTC days
+    made = _made_here(monkeypatch)
+    alone = dump_world(generate(SEED, anchor, 4000, split=False))
+    days = len(made)
+    made.clear()
+    shared = dump_world(generate(SEED, anchor, 4000, split=True))
+    assert 0 < len(made) < days, "the other process made some of the days"
+    assert shared == alone
+    # The support budget's spend before each support log (the days that route by it included) is in the log.
+    support = next(p["id"] for p in alone["projects"] if p["name"] == "Support Assistant")
+    used = [(log["timestamp"][:7], log["_request"]["budget_used_pct"]) for log in alone["logs"]
+            if log["project_id"] == support and "_request" in log]
+    assert len(used) > 1000 and max(pct for _, pct in used) > 0
+    assert all(pct <= later for (month, pct), (then, later) in zip(used, used[1:]) if month == then), \
+        "within a month the spend before each log only grows"
+
+
+def test_when_the_other_process_fails_this_one_makes_its_days(monkeypatch, caplog):
+    import os
+
+    from fixtures import generator
+    from fixtures.loader import dump_world
+
+    anchor = parse_iso(ANCHOR)
+    alone = dump_world(generator.generate(SEED, anchor, 3000, split=False))
+    here, unit_traffic = os.getpid(), generator._Builder._unit_traffic
+
+    def fails_elsewhere(self, unit, *args, **kwargs):
+        if os.getpid() != here:
+            raise RuntimeError("the copy broke")
+        return unit_traffic(self, unit, *args, **kwargs)
+
+    monkeypatch.setattr(generator._Builder, "_unit_traffic", fails_elsewhere)
+    with caplog.at_level("WARNING", logger="fixtures.generator"):
+        assert dump_world(generator.generate(SEED, anchor, 3000, split=True)) == alone
+    assert "the second process failed" in caplog.text
+
+
 def test_ids_are_the_characters_random_choice_would_draw():
     """Ids are drawn hundreds of characters at a time, yet a seed gives the ids it always gave: each character
     is the one `random.choice` of the alphabet would draw on the same generator, in the same order."""
@@ -593,6 +651,7 @@ def test_ids_are_the_characters_random_choice_would_draw():
         expected = [f"proj_{''.join(reference.choice(_ALPHABET) for _ in range(16))}" for _ in range(300)]
         assert drawn[:300] == expected
         assert all(len(key) == 44 and key.startswith("mlx_") for key in drawn[300:])
+        assert IdFactory(seed).new_many("log", 300) == [f"log_{key[5:]}" for key in drawn[:300]]
     seeded = IdFactory(7, seeded_secrets=True)
     reference = random.Random(7)
     assert seeded.secret("whsec_", 32) == "whsec_" + "".join(reference.choice(_ALPHABET) for _ in range(32))

@@ -4,6 +4,7 @@ configs naming the field, and is deterministic (a property over generated config
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections import Counter
 from decimal import Decimal
@@ -20,6 +21,7 @@ from mockserver.engines.routing import (
     RouteRequest,
     RoutingError,
     parse_condition,
+    reads_budget,
     route,
     validate_policy,
 )
@@ -547,3 +549,36 @@ def test_routing_is_deterministic_and_selects_a_model_of_the_config(policy, data
 @given(conditions)
 def test_generated_conditions_parse(expression):
     parse_condition(expression)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_memo_changes_no_decision(policy, data):
+    """The seeded world routes with a memo of what the policies that read only the token count picked:
+    request after request, every decision is the one routing without it gives."""
+    config = data.draw(POLICY_CONFIGS[policy], label="config")
+    memo: dict = {}
+    for req in data.draw(st.lists(requests, min_size=1, max_size=6), label="requests"):
+        assert route(policy, config, req, resolve, memo=memo) == route(policy, config, req, resolve)
+
+
+def test_reads_budget_where_a_rule_compares_the_budget():
+    rules = [{"if": "tags.tier == 'pro' and budget.used_pct >= 90", "then": "@cheap"}, {"else": "@smart"}]
+    assert reads_budget("custom_rules", {"rules": rules})
+    assert not reads_budget("custom_rules", {"rules": [{"if": "tags.tier == 'pro'", "then": "@cheap"},
+                                                       {"else": "@smart"}]})
+    assert not reads_budget("single", {"model": "gpt-4o"})
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_config_that_reads_no_budget_routes_alike_at_any_budget(policy, data):
+    """What lets the seeded world make a day's traffic before knowing the spend before it."""
+    config = data.draw(POLICY_CONFIGS[policy], label="config")
+    req = data.draw(requests, label="request")
+    other = data.draw(st.none() | st.floats(0, 150), label="other budget")
+    if not reads_budget(policy, config):
+        assert route(policy, config, req, resolve) == \
+            route(policy, config, dataclasses.replace(req, budget_used_pct=other), resolve)

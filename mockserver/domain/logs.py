@@ -95,8 +95,8 @@ def _valid_moment(stamp: str) -> bool:
     return stamp[:4].isdigit() and stamp[20:23].isdigit()
 
 
-def _normalized(world: World, org: OrgState, raw: Resource) -> Resource:
-    entry = dict(raw)
+def _normalized(world: World, org: OrgState, raw: Resource, given: bool = False) -> Resource:
+    entry = raw if given else dict(raw)
     if entry.get("id") is None:
         entry["id"] = world.new_id("log")
     if entry.get("project_id") not in org.projects:
@@ -136,7 +136,7 @@ def _signals(org: OrgState, projects: set[str], providers: set[str], anomaly_rul
 
 
 def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomaly_rule: SignalRule = ANOMALY_RULE,
-                health_rule: SignalRule = HEALTH_RULE, emit: bool = True) -> list[Resource]:
+                health_rule: SignalRule = HEALTH_RULE, emit: bool = True, given: bool = False) -> list[Resource]:
     """Store logs (wire shape; private `_trace`/`_request` allowed) and react as the product would.
 
     * the budgets the logs count toward are re-evaluated (`domain.budgets.evaluate_all`): crossings
@@ -151,11 +151,13 @@ def ingest_logs(world: World, org: OrgState, logs: Iterable[Resource], *, anomal
     Call it with batches rather than log by log: each call recounts the affected windows (from
     the log index for hourly rules, by reading the affected logs otherwise).
     `emit=False` stores and evaluates budgets silently (e.g. restoring an exported world).
+    `given=True` stores the dicts themselves, completed in place, rather than copies: for a caller
+    that holds them nowhere else (the seeded world's traffic).
     Raises ValueError for a log of an unknown project or whose trace disagrees with it.
     Takes the world lock; returns the stored logs.
     """
     with world.lock:
-        batch = [_normalized(world, org, raw) for raw in logs]
+        batch = [_normalized(world, org, raw, given) for raw in logs]
         if not batch:
             return []
         projects = {e["project_id"] for e in batch}

@@ -261,6 +261,13 @@ def evaluate_condition(expr: Comparison | BoolOp, tags: dict[str, str], budget_u
     return expr.op == "!=" if value is None else _COMPARE[expr.op](value, expr.value)
 
 
+def reads_budget(policy: str, config: Config) -> bool:
+    """Whether routing by this (valid) config reads the request's `budget_used_pct`: a custom rule
+    compares `budget.used_pct` (the configs it routes via are configs of their own)."""
+    return policy == "custom_rules" and any(BUDGET_FIELD in _fields(parse_condition(rule["if"]))
+                                            for rule in config["rules"] if "if" in rule)
+
+
 @lru_cache(maxsize=1024)
 def _fields(expr: Comparison | BoolOp) -> tuple[str, ...]:
     if isinstance(expr, Comparison):
@@ -279,6 +286,7 @@ class _Ctx:
     input_tokens: int
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     checked: bool = False
+    memo: dict | None = None
 
     def cost(self, model: str) -> Decimal:
         return catalogue.cost_usd(model, self.input_tokens, self.output_tokens)
@@ -307,6 +315,7 @@ def route(
     config_name: str | None = None,
     depth: int = 0,
     checked: bool = False,
+    memo: dict | None = None,
 ) -> Decision:
     """Validate, then evaluate `policy`/`config` for `request`. Same inputs, same Decision.
 
@@ -314,6 +323,10 @@ def route(
     Raises PolicyConfigError (invalid config) or RoutingError (valid config, no route).
     `checked=True` skips validation: the caller has validated `config` and every config
     `resolve` can return (the seeded world routes 100k requests through a handful of configs).
+    `memo`: a dict keeping what the policies that read nothing of a request but (some) its token
+    count (`_READS`) pick, here and in the configs this one routes via, by policy, config object
+    and token count. Only for callers whose configs neither change nor go while the memo lives
+    (the seeded world's plan); a Decision's steps may then be shared, so they are read-only.
     """
     if depth > MAX_DEPTH:
         where = f"config '@{config_name}'" if config_name else "this config"
@@ -322,8 +335,15 @@ def route(
         ensure_valid(policy, config)
     given = request.input_tokens
     tokens = max(0, given) if given is not None else estimate_tokens(request.messages)
-    ctx = _Ctx(request, resolve, depth, tokens, checked=checked)
-    pick = _POLICIES[policy](config, ctx)
+    ctx = _Ctx(request, resolve, depth, tokens, checked=checked, memo=memo)
+    reads = _READS.get(policy) if memo is not None else None
+    if reads is None:
+        pick = _POLICIES[policy](config, ctx)
+    else:
+        key = (policy, id(config), tokens) if reads else (policy, id(config))
+        pick = memo.get(key)
+        if pick is None:
+            pick = memo[key] = _POLICIES[policy](config, ctx)
     cost = pick.cost if pick.cost is not None else ctx.cost(pick.model)
     return Decision(
         policy=policy,
@@ -536,7 +556,7 @@ def _follow(slug: str, ctx: _Ctx, steps: list[dict], via: int) -> _Pick:
     policy, config = target
     try:
         inner = route(policy, config, ctx.request, ctx.resolve, config_name=slug[1:], depth=ctx.depth + 1,
-                      checked=ctx.checked)
+                      checked=ctx.checked, memo=ctx.memo)
     except PolicyConfigError as exc:
         raise RoutingError(f"config '{slug}' is invalid: {exc}") from None
     steps[via]["reason"] += f"; routes via {slug} ({policy})"
@@ -613,6 +633,11 @@ def _show_field(name: str, request: RouteRequest) -> str:
     value = request.tags.get(name[len("tags."):])
     return f"{name} unset" if value is None else f"{name}={value!r}"
 
+
+# The policies whose pick depends on the config alone (False) or on it and the request's token
+# count (True): their evaluators read nothing else of the request and route via no other config.
+_READS = {"single": False, "fallback": False, "cascade": False, "ensemble": True, "cost_optimized": True,
+          "latency_optimized": True}
 
 _POLICIES: dict[str, Callable[[Config, _Ctx], _Pick]] = {
     "single": _single,
