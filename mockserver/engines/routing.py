@@ -336,11 +336,10 @@ def route(
     given = request.input_tokens
     tokens = max(0, given) if given is not None else estimate_tokens(request.messages)
     ctx = _Ctx(request, resolve, depth, tokens, checked=checked, memo=memo)
-    reads = _READS.get(policy) if memo is not None else None
-    if reads is None:
+    key = _memo_key(memo, policy, config, tokens) if memo is not None else None
+    if key is None:
         pick = _POLICIES[policy](config, ctx)
     else:
-        key = (policy, id(config), tokens) if reads else (policy, id(config))
         pick = memo.get(key)
         if pick is None:
             pick = memo[key] = _POLICIES[policy](config, ctx)
@@ -638,6 +637,23 @@ def _show_field(name: str, request: RouteRequest) -> str:
 # count (True): their evaluators read nothing else of the request and route via no other config.
 _READS = {"single": False, "fallback": False, "cascade": False, "ensemble": True, "cost_optimized": True,
           "latency_optimized": True}
+
+
+def _memo_key(memo: dict, policy: str, config: Config, tokens: int) -> tuple | None:
+    """Where `memo` keeps the pick of `policy`/`config` for a request of `tokens` tokens (None: not kept)."""
+    reads = _READS.get(policy)
+    if reads is None:
+        return None
+    if not reads:
+        return policy, id(config)
+    if policy == "latency_optimized":  # the count counts only where it exceeds a candidate's context window
+        window = memo.get(("window", id(config)))
+        if window is None:
+            known = [m.context_window for m in map(catalogue.get, config.get("allowed_models", _ALL_MODELS)) if m]
+            window = memo[("window", id(config))] = min(known, default=0)
+        if tokens <= window:
+            return policy, id(config)
+    return policy, id(config), tokens
 
 _POLICIES: dict[str, Callable[[Config, _Ctx], _Pick]] = {
     "single": _single,
