@@ -39,7 +39,7 @@ class IdFactory:
                 words = self._random.getrandbits(32 * _WORDS).to_bytes(4 * _WORDS, "little")
                 drawn.append(words[3::4].translate(_TOP_BYTE, _REJECTED).decode("ascii"))
                 have += len(drawn[-1])
-            text = "".join(drawn) if len(drawn) > 1 else drawn[0]
+            text = "".join(drawn)
             chars, self._drawn = text[:n], text[n:]
         return chars
 

@@ -655,6 +655,7 @@ def _memo_key(memo: dict, policy: str, config: Config, tokens: int) -> tuple | N
             return policy, id(config)
     return policy, id(config), tokens
 
+
 _POLICIES: dict[str, Callable[[Config, _Ctx], _Pick]] = {
     "single": _single,
     "round_robin": _round_robin,
