@@ -563,6 +563,24 @@ def test_a_memo_changes_no_decision(policy, data):
         assert route(policy, config, req, resolve, memo=memo) == route(policy, config, req, resolve)
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=POLICY_CONFIGS["custom_rules"], data=st.data())
+def test_a_memo_of_custom_rules_tells_apart_what_their_conditions_read(config, data):
+    """The memo keeps which custom rule applies by the values its conditions read. Requests that share some of
+    them (a tag; a budget of 0, 0.0 or -0.0, which compare equal but read differently) still get the decision
+    routing without it gives, whatever else differs."""
+    alike = st.builds(
+        RouteRequest,
+        tags=st.dictionaries(st.sampled_from(TAG_KEYS), st.sampled_from(TAG_VALUES[:2]), max_size=2),
+        budget_used_pct=st.sampled_from([None, 0, 0.0, -0.0, 50, 50.0, 80.5, 120.0]),
+        trace_id=st.none() | st.sampled_from(["t1", "t2"]),
+        input_tokens=st.sampled_from([None, 10, 150_000]),
+    )
+    memo: dict = {}
+    for req in data.draw(st.lists(alike, min_size=2, max_size=12), label="requests"):
+        assert route("custom_rules", config, req, resolve, memo=memo) == route("custom_rules", config, req, resolve)
+
+
 def test_reads_budget_where_a_rule_compares_the_budget():
     rules = [{"if": "tags.tier == 'pro' and budget.used_pct >= 90", "then": "@cheap"}, {"else": "@smart"}]
     assert reads_budget("custom_rules", {"rules": rules})

@@ -325,7 +325,7 @@ def route(
     `resolve` can return (the seeded world routes 100k requests through a handful of configs).
     `memo`: a dict keeping what the policies that read nothing of a request but (some) its token
     count (`_READS`) pick, here and in the configs this one routes via, by policy, config object
-    and token count. Only for callers whose configs neither change nor go while the memo lives
+    and token count; and which custom rule applies, by the values its conditions read. Only for callers whose configs neither change nor go while the memo lives
     (the seeded world's plan); a Decision's steps may then be shared, so they are read-only.
     """
     if depth > MAX_DEPTH:
@@ -598,7 +598,42 @@ def _cascade(config: Config, ctx: _Ctx) -> _Pick:
 
 
 def _custom_rules(config: Config, ctx: _Ctx) -> _Pick:
-    request, steps = ctx.request, []
+    memo = ctx.memo
+    key = _rules_key(memo, config, ctx.request) if memo is not None else None
+    if key is None:
+        target, chosen, steps = _rules_outcome(config, ctx.request)
+    else:
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _rules_outcome(config, ctx.request)
+        target, chosen, shared = found
+        steps = list(shared)
+        steps[chosen] = dict(shared[chosen])  # `_follow` adds to its reason
+    return _follow(target, ctx, steps, chosen)
+
+
+_KEYABLE = (str, int, float, bool, type(None))
+
+
+def _rules_key(memo: dict, config: Config, request: RouteRequest) -> tuple | None:
+    """Where `memo` keeps which rule of `config` applies to a request, and the steps saying so: by the
+    values of every field its conditions read (None: a value of a type whose text may not tell it apart)."""
+    fields = memo.get(("fields", id(config)))
+    if fields is None:
+        fields = memo[("fields", id(config))] = tuple(dict.fromkeys(
+            name for rule in config["rules"] if "if" in rule for name in _fields(parse_condition(rule["if"]))))
+    values = []
+    for name in fields:
+        value = request.budget_used_pct if name == BUDGET_FIELD else request.tags.get(name[len("tags."):])
+        if type(value) not in _KEYABLE:
+            return None
+        values.append((type(value), repr(value)))
+    return "custom_rules", id(config), tuple(values)
+
+
+def _rules_outcome(config: Config, request: RouteRequest) -> tuple[str, int, list[dict]]:
+    """(the config the rules route to, the index of the rule that says so, a step per rule)."""
+    steps: list[dict] = []
     target: str | None = None
     chosen, first_else = -1, None
     for i, rule in enumerate(config["rules"]):
@@ -622,7 +657,7 @@ def _custom_rules(config: Config, ctx: _Ctx) -> _Pick:
             raise RoutingError("no custom rule matched and there is no else rule")
         target, chosen = config["rules"][first_else]["else"], first_else
         steps[chosen] = _step(f"rules[{chosen}]", "fallback", "no rule matched, so the else rule applies")
-    return _follow(target, ctx, steps, chosen)
+    return target, chosen, steps
 
 
 def _show_field(name: str, request: RouteRequest) -> str:
