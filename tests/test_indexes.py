@@ -144,6 +144,12 @@ def test_reads_equal_brute_force_as_logs_come_and_go():
         table.setdefault("log_new_%d" % step, {**random_log(rng, n), "id": "log_new_%d" % step})
         table.update({f"log_upd_{step}": {**random_log(rng, n), "id": f"log_upd_{step}"}})
         assert_index_agrees(table, rng)
+        # A batch as ingestion stores it: mostly one hour (the cells read since then are all stale), a few any time.
+        hour = random_moment(rng).replace(minute=0, second=0, microsecond=0)
+        table.store([random_log(rng, n + i, hour, 1) for i in range(30)] +
+                    [random_log(rng, n + 30 + i) for i in range(5)])
+        n += 35
+        assert_index_agrees(table, rng)
     table.remove_many([key for key, log in table.items() if log["project_id"] == "proj_b"])
     assert all(log["project_id"] != "proj_b" for log in table.values())
     assert_index_agrees(table, rng)

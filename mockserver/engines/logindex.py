@@ -367,6 +367,7 @@ class _Buckets:
         self.providers: dict[str, dict[str, list[int]]] = {}
         self.provider_keys: dict[str, list[str]] = {}
         self.merged: dict[tuple[str | None, str], _Agg] = {}  # (project or None, hour or day) -> cells
+        self.totals: dict[tuple[str | None, str], Cell] = {}  # the same, their totals alone (`_total`)
         seq = -1
         for seq, log in enumerate(logs):
             self.seq[log["id"]] = seq
@@ -380,40 +381,56 @@ class _Buckets:
 
     # maintenance
 
-    def add(self, log: Resource) -> None:
-        ident = log["id"]
-        seq = self.seq.get(ident)
-        if seq is None:
-            seq = self.seq[ident] = self.next_seq
-            self.next_seq += 1
-        bucket, facts, hour = self._place(log, seq, append=bisect.insort)
-        bucket.total.take(facts, seq)
-        if self.merged:
-            self._forget(log["project_id"], hour)
+    def add(self, logs: Iterable[Resource]) -> None:
+        """File logs, one after the other; the merged cells of each (project, hour) they fall in are
+        forgotten once."""
+        seqs, touched = self.seq, {}
+        for log in logs:
+            ident = log["id"]
+            seq = seqs.get(ident)
+            if seq is None:
+                seq = seqs[ident] = self.next_seq
+                self.next_seq += 1
+            bucket, facts, hour = self._place(log, seq, append=bisect.insort)
+            bucket.total.take(facts, seq)
+            touched[log["project_id"], hour] = None
+        if self.merged or self.totals:
+            for project, hour in touched:
+                self._forget(project, hour)
 
     def _place(self, log: Resource, seq: int, append: Any) -> tuple[_HourBucket, Facts, str]:
         """File a log under its (project, hour) and (end user, hour); `append` adds a new hour to
         a list of hours (`bisect.insort` keeps it sorted, `list.append` leaves that for later)."""
-        project, hour = log["project_id"], hour_of(log["timestamp"])
-        bucket = _slot(self.projects, self.keys, project, hour, _HourBucket, append)
-        if not bucket.logs:  # a new (project, hour)
+        project, stamp = log["project_id"], log["timestamp"]
+        hour = stamp[:13] if stored(stamp) else hour_of(stamp)
+        hours = self.projects.get(project)
+        bucket = None if hours is None else hours.get(hour)
+        if bucket is None:  # a new (project, hour)
+            bucket = _slot(self.projects, self.keys, project, hour, _HourBucket, append)
             others = self.by_hour.get(hour)
             if others is None:
                 others = self.by_hour[hour] = {}
                 append(self.keys[None], hour)
             others[project] = bucket
         bucket.logs.append(log)
-        bucket.note(log["timestamp"])
+        bucket.note(stamp)
         facts = _facts(log)
         bucket.take(log, facts, seq)
         # None too: an end-user budget without an id counts the anonymous logs
-        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, _pair, append)
+        user = log.get("end_user_id")
+        hours = self.users.get(user)
+        spent = None if hours is None else hours.get(hour)
+        if spent is None:
+            spent = _slot(self.users, self.user_keys, user, hour, _pair, append)
         spent[0] += facts[1]
         if facts[2]:
             spent[1] += facts[2]
         provider = log.get("provider")
         if provider:
-            seen = _slot(self.providers, self.provider_keys, provider, hour, _pair, append)
+            hours = self.providers.get(provider)
+            seen = None if hours is None else hours.get(hour)
+            if seen is None:
+                seen = _slot(self.providers, self.provider_keys, provider, hour, _pair, append)
             seen[0] += 1
             seen[1] += facts[6]
         return bucket, facts, hour
@@ -454,7 +471,7 @@ class _Buckets:
                     _discard(self.keys[None], hour)
                 if not hours:
                     del self.projects[project], self.keys[project]
-            if self.merged:
+            if self.merged or self.totals:
                 self._forget(project, hour)
         for hour, changed in users.items():  # recount those users' spend from the hour's remaining logs
             spent = {user: Cell() for user in changed}
@@ -476,6 +493,7 @@ class _Buckets:
         day = hour[:10]
         for key in ((None, hour), (project, day), (None, day)):
             self.merged.pop(key, None)
+            self.totals.pop(key, None)
 
     # reads
 
@@ -497,6 +515,23 @@ class _Buckets:
                 found.merge(self._hour(project, hour))
         return found
 
+    def _total(self, project: str | None, span: str) -> Cell:
+        """The total cell of the scope's logs in an hour ("YYYY-MM-DDTHH") or a day ("YYYY-MM-DD"), what
+        spend adds up: merged from the buckets' totals alone, without cells per (provider, model)."""
+        if project is not None and len(span) == 13:
+            return self.projects[project][span].total
+        found = self.totals.get((project, span))
+        if found is None:
+            agg = self.merged.get((project, span))
+            if agg is not None:
+                return agg.total
+            found = Cell()
+            for cell in ((bucket.total for bucket in self.by_hour[span].values()) if len(span) == 13 else
+                         (self._total(project, hour) for hour in _day_keys(self.keys[project], span))):
+                found.merge(cell)
+            self.totals[(project, span)] = found
+        return found
+
     def _buckets(self, project: str | None, hour: str) -> Iterable[_HourBucket]:
         """The scope's buckets of one hour (every project's when `project` is None)."""
         return self.by_hour[hour].values() if project is None else (self.projects[project][hour],)
@@ -514,8 +549,7 @@ class _Buckets:
     def spend(self, project: str | None, lo: datetime, lo_open: bool, hi: datetime) -> Decimal:
         plan = self.window(project, lo, hi, lo_open)
         micros, remainder = 0, Decimal(0)
-        wholes = [self._day(project, day).total for day in plan.days] + \
-                 [self._hour(project, hour).total for hour in plan.hours]
+        wholes = [self._total(project, span) for span in plan.days + plan.hours]
         seqs, total = self.seq, Cell()
         for hour in plan.edges:
             for bucket in self._buckets(project, hour):
@@ -771,7 +805,7 @@ class LogTable(Table):
 
     def _added(self, log: Resource) -> None:
         if self._buckets is not None:
-            self._buckets.add(log)
+            self._buckets.add((log,))
         if self._listing is not None:
             self._listing.add(log)
 
@@ -801,10 +835,11 @@ class LogTable(Table):
                 self[log["id"]] = log
             return
         dict.update(self, zip(ids, logs))
-        for index in (self._buckets, self._listing):
-            if index is not None:
-                for log in logs:
-                    index.add(log)
+        if self._buckets is not None:
+            self._buckets.add(logs)
+        if self._listing is not None:
+            for log in logs:
+                self._listing.add(log)
 
     # the indexes, built on first use
 
