@@ -402,11 +402,9 @@ class _Buckets:
         """File a log under its (project, hour) and (end user, hour); `append` adds a new hour to
         a list of hours (`bisect.insort` keeps it sorted, `list.append` leaves that for later)."""
         project, stamp = log["project_id"], log["timestamp"]
-        hour = stamp[:13] if stored(stamp) else hour_of(stamp)
-        hours = self.projects.get(project)
-        bucket = None if hours is None else hours.get(hour)
-        if bucket is None:  # a new (project, hour)
-            bucket = _slot(self.projects, self.keys, project, hour, _HourBucket, append)
+        hour = hour_of(stamp)
+        bucket = _slot(self.projects, self.keys, project, hour, _HourBucket, append)
+        if not bucket.logs:  # a new (project, hour)
             others = self.by_hour.get(hour)
             if others is None:
                 others = self.by_hour[hour] = {}
@@ -417,20 +415,13 @@ class _Buckets:
         facts = _facts(log)
         bucket.take(log, facts, seq)
         # None too: an end-user budget without an id counts the anonymous logs
-        user = log.get("end_user_id")
-        hours = self.users.get(user)
-        spent = None if hours is None else hours.get(hour)
-        if spent is None:
-            spent = _slot(self.users, self.user_keys, user, hour, _pair, append)
+        spent = _slot(self.users, self.user_keys, log.get("end_user_id"), hour, _pair, append)
         spent[0] += facts[1]
         if facts[2]:
             spent[1] += facts[2]
         provider = log.get("provider")
         if provider:
-            hours = self.providers.get(provider)
-            seen = None if hours is None else hours.get(hour)
-            if seen is None:
-                seen = _slot(self.providers, self.provider_keys, provider, hour, _pair, append)
+            seen = _slot(self.providers, self.provider_keys, provider, hour, _pair, append)
             seen[0] += 1
             seen[1] += facts[6]
         return bucket, facts, hour

@@ -264,8 +264,13 @@ def evaluate_condition(expr: Comparison | BoolOp, tags: dict[str, str], budget_u
 def reads_budget(policy: str, config: Config) -> bool:
     """Whether routing by this (valid) config reads the request's `budget_used_pct`: a custom rule
     compares `budget.used_pct` (the configs it routes via are configs of their own)."""
-    return policy == "custom_rules" and any(BUDGET_FIELD in _fields(parse_condition(rule["if"]))
-                                            for rule in config["rules"] if "if" in rule)
+    return policy == "custom_rules" and BUDGET_FIELD in _rule_fields(config)
+
+
+def _rule_fields(config: Config) -> tuple[str, ...]:
+    """Every field the conditions of a (valid) custom_rules config read, each once."""
+    return tuple(dict.fromkeys(name for rule in config["rules"] if "if" in rule
+                               for name in _fields(parse_condition(rule["if"]))))
 
 
 @lru_cache(maxsize=1024)
@@ -325,8 +330,9 @@ def route(
     `resolve` can return (the seeded world routes 100k requests through a handful of configs).
     `memo`: a dict keeping what the policies that read nothing of a request but (some) its token
     count (`_READS`) pick, here and in the configs this one routes via, by policy, config object
-    and token count; and which custom rule applies, by the values its conditions read. Only for callers whose configs neither change nor go while the memo lives
-    (the seeded world's plan); a Decision's steps may then be shared, so they are read-only.
+    and token count; and which custom rule applies, by the values its conditions read. Only for
+    callers whose configs neither change nor go while the memo lives (the seeded world's plan); a
+    Decision's steps may then be shared, so they are read-only.
     """
     if depth > MAX_DEPTH:
         where = f"config '@{config_name}'" if config_name else "this config"
@@ -620,8 +626,7 @@ def _rules_key(memo: dict, config: Config, request: RouteRequest) -> tuple | Non
     values of every field its conditions read (None: a value of a type whose text may not tell it apart)."""
     fields = memo.get(("fields", id(config)))
     if fields is None:
-        fields = memo[("fields", id(config))] = tuple(dict.fromkeys(
-            name for rule in config["rules"] if "if" in rule for name in _fields(parse_condition(rule["if"]))))
+        fields = memo[("fields", id(config))] = _rule_fields(config)
     values = []
     for name in fields:
         value = request.budget_used_pct if name == BUDGET_FIELD else request.tags.get(name[len("tags."):])
