@@ -6,7 +6,8 @@ the phases and the stateful walk through, and the oracles' re-reads (`contracts.
 * **Time**: `timeout` seconds to connect and as many for the whole answer, headers and body. A target that sends
   nothing, or drips its body, is cut off there: `TargetFault("GET /projects did not answer within 10 s")`. Neither
   HTTP library bounds the time headers take in total (a target dripping them a byte a second never trips a read
-  timeout), so each request runs on a thread of its own, given up after twice its time (`within`).
+  timeout), so each request runs on a thread of its own (a reused one, `_Courier`), given up after twice its time
+  (`within`).
 * **Size**: at most `MAX_ANSWER_BYTES` of a body are read (streamed, never held whole); more is a fault.
 * **Redirects** are never followed: a 3xx is the answer. The spec documents none, so it is a fault naming where it
   pointed — its origin only, never the rest of the `Location` (which may carry a query, or a key).
@@ -16,6 +17,8 @@ the phases and the stateful walk through, and the oracles' re-reads (`contracts.
 
 from __future__ import annotations
 
+import os
+import queue
 import socket
 import threading
 import time
@@ -71,21 +74,57 @@ def too_slow(label: str, timeout: float) -> str:
 T = TypeVar("T")
 
 
+class _Courier:
+    """A daemon thread that sends one exchange at a time and then waits for the next: a run sends thousands of
+    requests, and starting a thread for each costs more than many of them take. A courier is reused once it is
+    idle again; one held up by a target that does not answer is simply not reused until the target lets it go."""
+
+    _idle: list[_Courier] = []
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="mx-request", daemon=True).start()
+
+    @classmethod
+    def take(cls) -> _Courier:
+        with cls._lock:
+            if cls._idle:
+                return cls._idle.pop()
+        return cls()
+
+    def send(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle.append(self)
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
+    os.register_at_fork(after_in_child=_Courier._idle.clear)
+
+
 def within(seconds: float, label: str, exchange: Callable[[], T]) -> T:
-    """`exchange()` (sending a request and reading its answer), on a thread given up after twice `seconds`: a
-    `TargetFault` then, while the abandoned thread ends whenever the target lets it (it is a daemon)."""
+    """`exchange()` (sending a request and reading its answer), on a courier thread, given up after twice
+    `seconds`: a `TargetFault` then, while the courier ends the exchange whenever the target lets it (it is a
+    daemon)."""
     outcome: dict[str, Any] = {}
+    done = threading.Event()
 
     def run() -> None:
+        threading.current_thread().name = f"mx-request {label}"
         try:
             outcome["value"] = exchange()
         except BaseException as exc:  # noqa: BLE001 — handed over to the caller's thread
             outcome["error"] = exc
+        finally:
+            done.set()
 
-    thread = threading.Thread(target=run, name=f"mx-request {label}", daemon=True)
-    thread.start()
-    thread.join(2 * seconds + 0.5)
-    if thread.is_alive():
+    _Courier.take().send(run)
+    if not done.wait(2 * seconds + 0.5):
         raise TargetFault(too_slow(label, seconds))
     if "error" in outcome:
         raise outcome["error"]

@@ -35,6 +35,7 @@ from contracts.specs import gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
 from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
+from contracts.transport import TargetFault, within
 
 
 class FakeClock:
@@ -546,3 +547,26 @@ def test_created_resource_check_forgives_a_404_only_after_the_owning_project_wen
         hooks.created_resource_available(ctx, recorded.answers["r"], read)
     recorded.add("d2", "DELETE", "/projects/{id}", 204, params={"id": "proj_1"})
     assert hooks.created_resource_available(ctx, recorded.answers["r"], read) is None
+
+
+def test_requests_reuse_an_idle_thread_and_never_wait_behind_one_that_is_held_up():
+    threads: list[threading.Thread] = []
+
+    def exchange(value):
+        threads.append(threading.current_thread())
+        return value
+
+    assert within(1, "GET /a", lambda: exchange(1)) == 1
+    assert within(1, "GET /b", lambda: exchange(2)) == 2
+    assert threads[0] is threads[1] and threads[0] is not threading.current_thread()
+    assert threads[0].daemon
+
+    release = threading.Event()
+    with pytest.raises(TargetFault, match="GET /slow did not answer within 0.1 s"):
+        within(0.1, "GET /slow", lambda: (exchange(0), release.wait(10)))
+    held = threads[-1]
+    assert within(1, "GET /c", lambda: exchange(3)) == 3  # not queued behind the held thread
+    assert threads[-1] is not held
+    with pytest.raises(ValueError, match="raised on the courier"):
+        within(1, "GET /d", lambda: (_ for _ in ()).throw(ValueError("raised on the courier")))
+    release.set()
