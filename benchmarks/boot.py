@@ -44,7 +44,7 @@ TOKEN = "mlx_mgmt_bootbenchmark0000000000000000000000"
 SCALE = 100_000
 BASE = "/api/manage/v1"
 
-# Goals of issue 9; baseline measured with this script (`--source` a checkout of commit 8453f40,
+# Goals; baseline measured with this script (`--source` a checkout of commit 8453f40,
 # before the scale work) on the same 2-core machine. Seconds; (p50, p99) in ms; memory in MB.
 GOALS = {"default_boot_s": 1.5, "scale_boot_s": 4.0, "read_p50_ms": 50.0}
 BASELINE = {

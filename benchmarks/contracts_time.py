@@ -4,7 +4,7 @@
     python benchmarks/contracts_time.py --workers 1 2 4 --max-examples 100 --seed 1
 
 Each run is `modelux-contracts run` (all schemathesis phases, all domain rules, the default 100
-examples per operation) in a fresh process, against the mock the suite embeds. The issue's budget
+examples per operation) in a fresh process, against the mock the suite embeds. The budget
 is under 10 minutes on 2 cores; the script says whether each run met it and exits 1 if one did not
 (or if a run was not conformant).
 """
