@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -124,6 +125,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--rules", "rules", "Only these rule codes, comma-separated (no schemathesis phases)."),
     Option("--phases", "phases", f"Schemathesis phases, comma-separated (default: {','.join(PHASES)}; `none` runs "
            "only the domain rules)."),
+    Option("--operations", "operations", "Only the operations whose `METHOD /path` or operationId this regular "
+           "expression finds (e.g. '^GET /logs', 'projects|budgets'), in the schemathesis phases; the domain rules "
+           "and the stateful walk are not narrowed.", setting=True),
     Option("--request-timeout", "request_timeout", "Seconds one request may take, to connect and to answer in full; "
            "longer is a violation by the target.", kind=float, default=DEFAULT_REQUEST_TIMEOUT, minimum=0.1,
            setting=True),
@@ -171,9 +175,11 @@ class UsageError(ValueError):
 
 
 def settings_from(values: Mapping[str, Any], workers: int = 1, known_rules: Callable[[str], bool] = lambda _: True,
-                  ) -> RunSettings:
-    """The settings of a run from its option values (by `dest`; missing ones take their defaults)."""
+                  operations: Mapping[str, str] | None = None) -> RunSettings:
+    """The settings of a run from its option values (by `dest`; missing ones take their defaults). `operations`
+    (operationId -> `METHOD /path`) lets `--operations` be refused when it finds none of them."""
     get = lambda dest: values.get(dest, BY_DEST[dest].default)  # noqa: E731
+    _check_operations(get("operations"), operations)
     staging = bool(get("staging"))
     rules = tuple(c.strip().upper() for c in (get("rules") or "").split(",") if c.strip())
     phases = tuple(p.strip() for p in (get("phases") or ",".join(PHASES)).split(",") if p.strip() not in ("", "none"))
@@ -191,6 +197,19 @@ def settings_from(values: Mapping[str, Any], workers: int = 1, known_rules: Call
     plain.update(base_url=plain["base_url"] or "", token=plain["token"] or "", staging=staging)
     return RunSettings(**plain, rate_per_min=rate, seed=seed, phases=phases, rules=rules, workers=workers,
                        max_examples=get("max_examples") or (STAGING_MAX_EXAMPLES if staging else DEFAULT_MAX_EXAMPLES))
+
+
+def _check_operations(pattern: str | None, operations: Mapping[str, str] | None) -> None:
+    if pattern is None:
+        return
+    try:
+        found = re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--operations {pattern!r} is not a regular expression: {exc}") from None
+    if operations is not None and not any(found.search(label) or found.search(op_id)
+                                          for op_id, label in operations.items()):
+        raise UsageError(f"--operations {pattern!r} finds no operation (they read like 'GET /projects/{{id}}' or "
+                         "'getProject')")
 
 
 def settings_fields_covered() -> set[str]:

@@ -32,7 +32,7 @@ from .reporting import ReportingPlugin
 from .rules.core import RuleViolation, SuiteError
 from .ruleset import RULES, selected
 from .settings import RunSettings
-from .specs import operation_index
+from .specs import api_label_map, operation_index
 from .summary import (EXIT_INCOMPLETE, EXIT_SUITE_ERROR, SUITE_ERROR, failures, not_judged, render_summary,
                       suite_errors, verdict_json)
 from .target import Guard, Registry, Target, TargetFault, TargetUnavailable, is_loopback
@@ -115,7 +115,7 @@ def _settings_from_options(config: pytest.Config) -> RunSettings:
               if option.command_only is None}
     try:
         return settings_from(values, workers=_worker_count(config),
-                             known_rules=lambda code: code in RULES or code == MODEL_RULE)
+                             known_rules=lambda code: code in RULES or code == MODEL_RULE, operations=api_label_map())
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
 

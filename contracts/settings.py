@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .target import api_root
@@ -30,6 +31,7 @@ class RunSettings:
     seed: int | None = None
     phases: tuple[str, ...] = PHASES
     rules: tuple[str, ...] = ()  # only these rule codes (and no schemathesis phases) when given
+    operations: str | None = None  # a regular expression: the phases judge only the operations it finds
     webhook_host: str | None = None
     webhook_port: int = 0
     webhook_wait: float = 120.0  # seconds to wait for a delivery (a retry) from a remote target
@@ -52,3 +54,10 @@ class RunSettings:
 
     def wants_rule(self, code: str) -> bool:
         return not self.rules or code in self.rules
+
+    def wants_operation(self, label: str, operation_id: str | None) -> bool:
+        """Whether the phases judge this operation (`--operations` finds its `METHOD /path` or operationId)."""
+        if self.operations is None:
+            return True
+        pattern = re.compile(self.operations)
+        return bool(pattern.search(label) or operation_id and pattern.search(operation_id))

@@ -42,6 +42,12 @@ class Api:
         return self.request("DELETE", path, **kw)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `longest` go first: with several workers, the longest test must not start last and then run
+    alone while the other workers have nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc))

@@ -31,7 +31,8 @@ from contracts.rules.core import Rule, SuiteError
 from contracts.ruleset import RULES
 from contracts.runner import judge_rule
 from contracts.settings import PHASES, SOURCES, RunSettings
-from contracts.specs import gap_table, operation_index
+from contracts.conformance import NEVER_FUZZED, conformance_schema
+from contracts.specs import api_label_map, gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
 from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
@@ -343,7 +344,7 @@ def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
     values = {"base_url": "http://h:1", "token": "t", "other_token": "o", "api_at_root": True, "max_examples": 7,
               "seed": 11, "webhook_host": "h", "webhook_port": 8099, "webhook_wait": 30.0, "strict_spec": True,
               "staging": True, "rate": 30.0, "profile": "strict", "rules": "mx-version-bump", "phases": "coverage",
-              "report": "r.json", "request_timeout": 2.5, "max_time": 600.0}
+              "report": "r.json", "request_timeout": 2.5, "max_time": 600.0, "operations": "^GET /logs"}
     args = pytest_args(**values)
     suite_args = args[args.index("--tb=short"):]
     parsed, _ = recorder.parser.parse_known_args([a for a in suite_args if a not in ("-q", "-v")])
@@ -356,7 +357,7 @@ def test_each_option_is_declared_once_for_the_command_pytest_and_the_settings():
     assert (settings.webhook_host, settings.webhook_port, settings.webhook_wait) == ("h", 8099, 30.0)
     assert settings.strict_spec and settings.staging and settings.rules == ("MX-VERSION-BUMP",)
     assert settings.phases == ("coverage",) and parsed.mx_report == "r.json"
-    assert (settings.request_timeout, settings.max_time) == (2.5, 600.0)
+    assert (settings.request_timeout, settings.max_time, settings.operations) == (2.5, 600.0, "^GET /logs")
     with pytest.raises(SystemExit):  # the table's bounds hold for pytest's options too
         recorder.parser.parse_args(["--webhook-port", "70000"])
 
@@ -372,6 +373,22 @@ def test_settings_defaults_and_staging_defaults():
         settings_from({"phases": "examples,everything"})
     with pytest.raises(UsageError):
         settings_from({"rules": "MX-NOPE"}, known_rules=lambda code: code in RULES)
+
+
+def test_operations_narrow_the_phases_before_schemathesis_builds_their_tests():
+    labels = api_label_map()
+    with pytest.raises(UsageError, match="is not a regular expression"):
+        settings_from({"operations": "(projects"}, operations=labels)
+    with pytest.raises(UsageError, match="finds no operation"):
+        settings_from({"operations": "^PUT "}, operations=labels)
+    settings = settings_from({"base_url": "http://127.0.0.1:9", "token": "t", "operations": "^GET /logs|getProject$"},
+                             operations=labels)
+    kept = {r.ok().label for r in conformance_schema(settings).get_all_operations()}
+    assert kept == {"GET /logs", "GET /logs/{id}", "GET /logs/{id}/trace", "GET /projects/{id}"}
+    assert settings.wants_operation("GET /projects/{id}", "getProject") and not settings.wants_operation(
+        "GET /projects", "listProjects")
+    everything = settings_from({"base_url": "http://127.0.0.1:9", "token": "t"}, operations=labels)
+    assert len(list(conformance_schema(everything).get_all_operations())) == len(labels) - len(NEVER_FUZZED)
 
 
 # ── the rules: registry, layering, and how a run ends ───────────────────────

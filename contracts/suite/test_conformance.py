@@ -9,14 +9,14 @@ from __future__ import annotations
 from contracts import checks
 import pytest
 
-from contracts.conformance import build_schema
+from contracts.conformance import conformance_schema
 from contracts.pacing import DeadlineReached
 from contracts.plugin import current, phase_session
 from contracts.target import StagingRefusal
 
 SETTINGS = current()
 checks.STATE.update(strict_profile=SETTINGS.strict, strict_spec=SETTINGS.strict_spec)
-schema = build_schema(SETTINGS)
+schema = conformance_schema(SETTINGS)
 SESSION = phase_session()
 
 
