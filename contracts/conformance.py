@@ -24,6 +24,7 @@ from .observations import OBSERVED
 from .oracles import Exchange, OracleRun, Send
 from .pacing import Pacer
 from .settings import RunSettings
+from .shard import shard_of
 from .specs import load_spec, operation_index
 from .target import Guard, Registry, StagingRefusal, TargetFault, TargetUnavailable, api_path, json_or_none, \
     record_exchange
@@ -116,15 +117,22 @@ def build_schema(settings: RunSettings, max_examples: int | None = None):
     return schema.exclude(operation_id=list(excluded))
 
 
-def conformance_schema(settings: RunSettings):
+def conformance_schema(settings: RunSettings, in_shard: tuple[int, int] | None = None):
     """The schema the phases judge operation by operation: `build_schema` without the operations `--operations`
-    leaves out. They are left out of the schema rather than deselected, because schemathesis builds each
-    operation's test, coverage cases included, while it collects (most of the time a narrow run would spend)."""
+    leaves out, nor those of other shards than `in_shard` (K, N) — the items `--shard` keeps, by the same key.
+    They are left out of the schema rather than deselected, because schemathesis builds each operation's test,
+    coverage cases included, while it collects (most of the time a narrow run would spend)."""
     schema = build_schema(settings)
-    if settings.operations is None:
+    if settings.operations is None and in_shard is None:
         return schema
-    return schema.exclude(func=lambda ctx: not settings.wants_operation(
-        ctx.operation.label, ctx.operation.definition.raw.get("operationId")))
+
+    def left_out(ctx: Any) -> bool:
+        operation = ctx.operation
+        if in_shard is not None and shard_of(f"conformance:{operation.label}", in_shard[1]) != in_shard[0]:
+            return True
+        return not settings.wants_operation(operation.label, operation.definition.raw.get("operationId"))
+
+    return schema.exclude(func=left_out)
 
 
 def _payload(response: requests.Response) -> Any:

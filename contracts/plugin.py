@@ -68,6 +68,11 @@ def _target(settings: RunSettings, **shared: Any) -> Target:
                   pacer=shared_pacer(), timeout=settings.request_timeout, **shared)
 
 
+def conformance_shard() -> tuple[int, int] | None:
+    """(K, N) of `--shard K/N`, which `conformance_schema` narrows the phases' operations to; None unsharded."""
+    return RUNTIME.get("shard")
+
+
 def phase_session():
     """The requests session of the schemathesis phases (conformance and stateful share it, and so share what the
     generic oracles remember)."""
@@ -179,6 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
     reporting = ReportingPlugin(config, suite, _is_worker(config), settings=current, describe=_describe,
                                 in_suite=_in_suite, failure_lines=_failure_lines)
     config.pluginmanager.register(reporting, "modelux-contracts-reporting")
+    RUNTIME["shard"] = reporting.shard
     config.pluginmanager.register(suite, "modelux-contracts-suite")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHandOver(), "modelux-contracts-xdist")

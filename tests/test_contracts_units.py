@@ -32,6 +32,7 @@ from contracts.ruleset import RULES
 from contracts.runner import judge_rule
 from contracts.settings import PHASES, SOURCES, RunSettings
 from contracts.conformance import NEVER_FUZZED, conformance_schema
+from contracts.shard import shard_of
 from contracts.specs import api_label_map, gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
@@ -388,7 +389,13 @@ def test_operations_narrow_the_phases_before_schemathesis_builds_their_tests():
     assert settings.wants_operation("GET /projects/{id}", "getProject") and not settings.wants_operation(
         "GET /projects", "listProjects")
     everything = settings_from({"base_url": "http://127.0.0.1:9", "token": "t"}, operations=labels)
-    assert len(list(conformance_schema(everything).get_all_operations())) == len(labels) - len(NEVER_FUZZED)
+    all_labels = [r.ok().label for r in conformance_schema(everything).get_all_operations()]
+    assert len(all_labels) == len(labels) - len(NEVER_FUZZED)
+    # --shard K/N: each shard builds only the operations whose items it keeps, and together they build each once
+    shards = [[r.ok().label for r in conformance_schema(everything, in_shard=(k, 3)).get_all_operations()]
+              for k in (1, 2, 3)]
+    assert sorted(sum(shards, [])) == sorted(all_labels) and all(shards)
+    assert all(shard_of(f"conformance:{label}", 3) == k for k, part in enumerate(shards, 1) for label in part)
 
 
 # ── the rules: registry, layering, and how a run ends ───────────────────────

@@ -11,12 +11,12 @@ import pytest
 
 from contracts.conformance import conformance_schema
 from contracts.pacing import DeadlineReached
-from contracts.plugin import current, phase_session
+from contracts.plugin import conformance_shard, current, phase_session
 from contracts.target import StagingRefusal
 
 SETTINGS = current()
 checks.STATE.update(strict_profile=SETTINGS.strict, strict_spec=SETTINGS.strict_spec)
-schema = conformance_schema(SETTINGS)
+schema = conformance_schema(SETTINGS, in_shard=conformance_shard())
 SESSION = phase_session()
 
 
