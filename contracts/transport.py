@@ -103,8 +103,14 @@ class _Courier:
                 self._idle.append(self)
 
 
-if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
-    os.register_at_fork(after_in_child=_Courier._idle.clear)
+def _forget_couriers() -> None:
+    """In a forked child: none of the parent's threads exist there, and the lock may have been held by one."""
+    _Courier._idle = []
+    _Courier._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_couriers)
 
 
 def within(seconds: float, label: str, exchange: Callable[[], T]) -> T:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import threading
 import time
 from dataclasses import fields as dataclass_fields
@@ -37,7 +38,7 @@ from contracts.specs import api_label_map, gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
 from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
-from contracts.transport import TargetFault, within
+from contracts.transport import TargetFault, _Courier, within
 
 
 class FakeClock:
@@ -594,3 +595,22 @@ def test_requests_reuse_an_idle_thread_and_never_wait_behind_one_that_is_held_up
     with pytest.raises(ValueError, match="raised on the courier"):
         within(1, "GET /d", lambda: (_ for _ in ()).throw(ValueError("raised on the courier")))
     release.set()
+
+
+def test_a_forked_child_sends_through_couriers_of_its_own():
+    within(1, "GET /a", lambda: 1)  # the parent now has an idle courier
+    with _Courier._lock:  # held by another thread of the parent at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's courier does not exist here, and the lock is not held
+            os._exit(0 if within(1, "GET /b", lambda: 2) == 2 else 1)
+
+    def child_ended():
+        ended, status = os.waitpid(pid, os.WNOHANG)
+        return (ended, status) if ended else None
+
+    done = poll(child_ended, timeout=10, interval=0.05)
+    if done is None:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child never got a courier (it waited on its parent's lock)")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
