@@ -255,5 +255,5 @@ def _bearer(headers: Any) -> str | None:
     return value[7:] if isinstance(value, str) and value.startswith("Bearer ") else None
 
 
-__all__ = ["build_schema", "conformance_schema", "bounded", "GuardedSession", "StagingRefusal", "TargetFault", "NEVER_FUZZED",
-           "STAGING_NOT_FUZZED"]
+__all__ = ["build_schema", "conformance_schema", "bounded", "GuardedSession", "StagingRefusal", "TargetFault",
+           "NEVER_FUZZED", "STAGING_NOT_FUZZED"]
