@@ -24,7 +24,7 @@ from .observations import OBSERVED
 from .oracles import Exchange, OracleRun, Send
 from .pacing import Pacer
 from .settings import RunSettings
-from .shard import shard_of
+from .shard import keeps
 from .specs import load_spec, operation_index
 from .target import Guard, Registry, StagingRefusal, TargetFault, TargetUnavailable, api_path, json_or_none, \
     record_exchange
@@ -128,7 +128,7 @@ def conformance_schema(settings: RunSettings, in_shard: tuple[int, int] | None =
 
     def left_out(ctx: Any) -> bool:
         operation = ctx.operation
-        if in_shard is not None and shard_of(f"conformance:{operation.label}", in_shard[1]) != in_shard[0]:
+        if in_shard is not None and not keeps(in_shard, "conformance", operation.label):
             return True
         return not settings.wants_operation(operation.label, operation.definition.raw.get("operationId"))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .settings import (DEFAULT_MAX_EXAMPLES, DEFAULT_REQUEST_TIMEOUT, PHASES, PROFILES, STAGING_MAX_EXAMPLES,
-                       STAGING_RATE_PER_MIN, RunSettings)
+                       STAGING_RATE_PER_MIN, RunSettings, finds_operation)
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PYTEST_INI = SUITE_DIR / "pytest.ini"
@@ -203,10 +203,10 @@ def _check_operations(pattern: str | None, operations: Mapping[str, str] | None)
     if pattern is None:
         return
     try:
-        found = re.compile(pattern)
+        re.compile(pattern)
     except re.error as exc:
         raise UsageError(f"--operations {pattern!r} is not a regular expression: {exc}") from None
-    if operations is not None and not any(found.search(label) or found.search(op_id)
+    if operations is not None and not any(finds_operation(pattern, label, op_id)
                                           for op_id, label in operations.items()):
         raise UsageError(f"--operations {pattern!r} finds no operation (they read like 'GET /projects/{{id}}' or "
                          "'getProject')")

@@ -77,12 +77,11 @@ class ReportingPlugin:
                                       items: list[pytest.Item]) -> None:
         if self.shard is None:
             return
-        k, n = self.shard
         kept, dropped = [], []
         for item in items:
             if self.in_suite(item):
                 kind, key, _ = self.describe(item)
-                (kept if shard.shard_of(f"{kind}:{key}", n) == k else dropped).append(item)
+                (kept if shard.keeps(self.shard, kind, key) else dropped).append(item)
             else:
                 kept.append(item)
         if dropped:

@@ -56,8 +56,11 @@ class RunSettings:
         return not self.rules or code in self.rules
 
     def wants_operation(self, label: str, operation_id: str | None) -> bool:
-        """Whether the phases judge this operation (`--operations` finds its `METHOD /path` or operationId)."""
-        if self.operations is None:
-            return True
-        pattern = re.compile(self.operations)
-        return bool(pattern.search(label) or operation_id and pattern.search(operation_id))
+        """Whether the phases judge this operation (`--operations` finds it)."""
+        return self.operations is None or finds_operation(self.operations, label, operation_id)
+
+
+def finds_operation(pattern: str, label: str, operation_id: str | None) -> bool:
+    """Whether the regular expression `pattern` finds an operation's `METHOD /path` or its operationId."""
+    found = re.compile(pattern)
+    return bool(found.search(label) or operation_id and found.search(operation_id))

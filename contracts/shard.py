@@ -23,3 +23,9 @@ def parse(text: str) -> tuple[int, int]:
 def shard_of(key: str, count: int) -> int:
     """The shard (1…count) an item of this key belongs to."""
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % count + 1
+
+
+def keeps(shard: tuple[int, int], kind: str, key: str) -> bool:
+    """Whether shard (K, N) runs the item of this kind judging this key (`conformance`, `POST /projects`)."""
+    k, n = shard
+    return shard_of(f"{kind}:{key}", n) == k
