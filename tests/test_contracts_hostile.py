@@ -3,7 +3,8 @@ never follows a redirect (so never hands the key to another origin), never print
 
 The target is `tests/hostile_target.py`: the real mock, with one behaviour made hostile on chosen requests. The first
 tests drive each of the suite's clients directly (the suite's own, the session of the schemathesis phases, the
-oracles' re-reads, schemathesis' transport); the last run the whole `modelux-contracts run` command.
+oracles' re-reads, schemathesis' transport); the last run the whole `modelux-contracts run` command (forked, as
+`tests/forked.py` says; the first-request hang starts it as a new interpreter).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from contracts.redact import MaskedStream, Secrets, masked
 from contracts.settings import RunSettings
 from contracts.summary import EXIT_INCOMPLETE, render_summary, verdict_json
 from contracts.target import Guard, Registry, Target, TargetFault
+from tests.forked import run_cli
 from tests.hostile_target import HUGE_BYTES, HostileTarget
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,9 +281,8 @@ COMMAND_CASES = [
 def run_command(hostile: HostileTarget, tmp_path: Path, *args: str, timeout: float = 300):
     junit, report = tmp_path / "contracts.xml", tmp_path / "verdict.json"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "contracts.cli", "run", "--base-url", hostile.base_url, "--token",
-                             hostile.token, "--junit", str(junit), "--report", str(report), "-q", *args], cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
+    result = run_cli("run", "--base-url", hostile.base_url, "--token", hostile.token, "--junit", str(junit),
+                     "--report", str(report), "-q", *args, timeout=timeout, cwd=ROOT)
     took = time.monotonic() - started
     written = {"stdout": result.stdout, "stderr": result.stderr, "junit": junit.read_text(),
                "report": report.read_text()}

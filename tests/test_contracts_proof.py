@@ -18,7 +18,8 @@
 * The API root is the URL given (a gateway prefix, an origin's root with `--api-at-root`).
 * Staging mode leaves what it did not create alone and cleans up what it did.
 
-Suite runs are real `python -m contracts.cli run` subprocesses against a mock served on loopback here.
+Suite runs are `python -m contracts.cli run` in processes of their own (forked from a server that has imported
+the command, `tests/forked.py`) against a mock served on loopback here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.forked import run_cli
 from tests.broken_variants import CONFORMING, PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant, bent_shapes
 
 from mockserver.testing import serve_embedded
@@ -51,8 +53,7 @@ PARALLEL = max(2, min(4, os.cpu_count() or 2))
 
 
 def run_suite(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "contracts.cli", "run", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_cli("run", *args, timeout=timeout, cwd=ROOT)
 
 
 def output(result: subprocess.CompletedProcess) -> str:
