@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = "python -m contracts.cli"  # what click calls the command when it is started that way
@@ -41,7 +40,7 @@ def run_cli(*args: str, timeout: float, cwd: Path | str = ROOT) -> subprocess.Co
     with tempfile.TemporaryDirectory(prefix="modelux-forked-") as folder:
         out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
         process = _context.Process(target=_main, args=(list(args), dict(os.environ), str(cwd), out, err),
-                                   name="contracts-cli", daemon=False)
+                                   name="contracts-cli")
         process.start()
         process.join(timeout)
         timed_out = process.exitcode is None
@@ -74,7 +73,7 @@ def _main(args: list[str], environ: dict[str, str], cwd: str, out: str, err: str
         opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(opened, fd)
         os.close(opened)
-    from contracts.cli import main
+    from contracts import cli
 
-    sys.argv = [sys.modules["contracts.cli"].__file__, *args]
-    main(args=args, prog_name=PROGRAM)  # exits with the command's status
+    sys.argv = [cli.__file__, *args]
+    cli.main(args=args, prog_name=PROGRAM)  # exits with the command's status

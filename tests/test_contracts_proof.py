@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.forked import run_cli
 from tests.broken_variants import CONFORMING, PHASES_CODES, PHASES_VARIANT, VARIANTS, Variant, bent_shapes
+from tests.forked import run_cli
 
 from mockserver.testing import serve_embedded
 from contracts.observations import Observations
