@@ -18,7 +18,10 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings, strategies as st
+from schemathesis.specs.openapi.coverage import _schema as coverage_schema
 
 import contracts.rules
 import contracts.runner
@@ -33,12 +36,14 @@ from contracts.ruleset import RULES
 from contracts.runner import judge_rule
 from contracts.settings import PHASES, SOURCES, RunSettings
 from contracts.conformance import NEVER_FUZZED, conformance_schema
+from contracts.hooks import URI_PROBES
 from contracts.shard import shard_of
 from contracts.specs import api_label_map, gap_table, operation_index
 from contracts.observations import Observations
 from contracts.oracles import JUDGED, SIMULATION_LIFECYCLE, Exchange, OracleRun, differences
 from contracts.target import Created, Guard, Registry, StagingRefusal, Target, api_root, record_exchange
 from contracts.transport import TargetFault, _Courier, within
+from modelux_spec.errata import URL_PATTERN
 
 
 class FakeClock:
@@ -614,3 +619,25 @@ def test_a_forked_child_sends_through_couriers_of_its_own():
         os.waitpid(pid, 0)
         pytest.fail("the forked child never got a courier (it waited on its parent's lock)")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+# ── what the coverage phase is told about URIs (contracts.hooks) ─────────────
+
+IS_URI = jsonschema_rs.validator_for({"type": "string", "format": "uri"}, validate_formats=True).is_valid
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.from_regex(URL_PATTERN, fullmatch=True))
+def test_every_url_the_webhook_pattern_admits_is_a_uri(url):
+    """E13's pattern admits only URIs: no webhook `url` can match it and break `format: uri`."""
+    assert IS_URI(url), url
+
+
+def test_the_coverage_phase_skips_format_negatives_only_where_the_pattern_admits_only_uris():
+    valid, near = URI_PROBES
+    assert all(IS_URI(value) for value in valid)
+    assert not any(IS_URI(value) for value in near)
+    # E13's pattern: no negative to search for. Looser patterns admit non-URIs, so theirs are still drawn.
+    assert coverage_schema._pattern_implies_format(URL_PATTERN, "uri")
+    for loose in (r"^https?://\S+$", r"^https?://", r"^[a-z]+:.*$"):
+        assert not coverage_schema._pattern_implies_format(loose, "uri"), loose
