@@ -9,8 +9,8 @@ background workers (webhook deliveries, simulations) start in the child, where t
 worker only: the world lives in memory.
 
 waitress (pure Python, `threads` threads in this process) serves where forking is not the start method (macOS,
-Windows) or when asked for (`--server waitress`); tests and the contract suite embed the mock in-process with
-werkzeug's threaded server (`mockserver.testing.serve_in_thread`).
+Windows) or when asked for (`--server waitress`). The contract suite embeds the mock in-process with waitress too
+(`mockserver.testing.serve_pooled_in_thread`), tests mostly with werkzeug's threaded server (`serve_in_thread`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from .domain.orgs import bootstrap_org
 from .services import MockConfig, Services
 
 __all__ = ["EmbeddedTarget", "build_app", "free_port", "new_token", "seed_world", "serve_embedded",
-           "serve_in_thread"]
+           "serve_in_thread", "serve_pooled_in_thread"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,6 +59,30 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_pooled_in_thread(app, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> Iterator[str]:
+    """Serve a WSGI app on a loopback port from this process with waitress (as `modelux-mock serve --server
+    waitress` does): connections are kept alive and requests answered on a pool of `threads` threads, where
+    werkzeug's server opens a connection and a thread for each request. Yields its base URL; on exit the
+    connections are closed from the server's own loop and its threads joined."""
+    from waitress.server import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, ident="modelux-mock")
+    thread = threading.Thread(target=server.run, name="mock-server", daemon=True)
+    thread.start()
+
+    def close_all() -> None:  # in the server's loop, which ends once nothing is left to watch
+        for channel in list(server._map.values()):
+            channel.close()
+
+    try:
+        yield f"http://{host}:{server.effective_port}"
+    finally:
+        server.trigger.pull_trigger(close_all)
+        thread.join(timeout=5)
+        server.task_dispatcher.shutdown(timeout=5)
 
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-20241022", "gemini-2.0-flash", "mistral-small-latest")
@@ -142,7 +166,7 @@ def build_app(token: str, handlers: dict[str, Any] | None = None, seed_logs: int
 @contextmanager
 def serve_embedded(token: str | None = None, handlers: dict[str, Any] | None = None, wsgi_wrapper=None,
                    **config: Any) -> Iterator[EmbeddedTarget]:
-    """Serve a seeded mock on a loopback port for the duration of the block.
+    """Serve a seeded mock on a loopback port (`serve_pooled_in_thread`) for the duration of the block.
 
     `wsgi_wrapper(app, token)` may wrap the WSGI app (the proof tests break HTTP-level behaviour that way).
     """
@@ -150,7 +174,7 @@ def serve_embedded(token: str | None = None, handlers: dict[str, Any] | None = N
     app, services = build_app(token, handlers=handlers, **config)
     served = wsgi_wrapper(app, token) if wsgi_wrapper is not None else app
     try:
-        with serve_in_thread(served) as url:
+        with serve_pooled_in_thread(served) as url:
             yield EmbeddedTarget(url, token, services, services.other_token)  # type: ignore[attr-defined]
     finally:
         services.stop()
