@@ -34,6 +34,7 @@ from werkzeug.wrappers import Request, Response
 from mockserver.app import create_app, served_spec
 from mockserver.compiled import MISSING, Rejected, oracle_misreads
 from mockserver.services import MockConfig, Services
+from mockserver.validation import quick_json_node_checks
 from modelux_spec import BASE_PATH, resolve
 
 TOKEN = "mlx_mgmt_differential_0123456789"
@@ -367,3 +368,46 @@ def test_an_undocumented_status_is_never_accepted_by_the_compiled_validators():
     assert ORACLE.response_problems(request_for("listProjects"),
                                     Response(b'{"error":"x","code":"y"}', status=418,
                                              mimetype="application/json")) is not None
+
+
+# ── how openapi-core walks the spec ─────────────────────────────────────────────────────────────
+
+
+class _Shelf:
+    """Subscriptable without being a dict or a list: pathable's protocol check decides for it."""
+
+    def __init__(self, items: dict[Any, Any]):
+        self.items = items
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self.items
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.items[key]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def test_a_step_through_the_spec_is_pathables_own_for_every_kind_of_node():
+    """`quick_json_node_checks` keeps pathable's answer by type: every step answers (or fails) as pathable's own."""
+    from pathable.accessors import SubscriptableAccessor
+
+    quick_json_node_checks()
+    quick_json_node_checks()  # idempotent: the step it replaces is pathable's, not an earlier replacement
+    step = SubscriptableAccessor.__dict__["_get_subnode"].__func__
+    original = step.original
+    assert step.by_type[dict] and step.by_type[list] and not step.by_type[type(None)]
+    assert not hasattr(original, "by_type")
+
+    def outcome(walk, node, part):
+        try:
+            return "value", walk(SubscriptableAccessor, node, part)
+        except Exception as exc:  # noqa: BLE001 - the kind of failure is what is compared
+            return "raises", type(exc), exc.args
+
+    nodes = [{"a": 1, 0: "zero"}, {}, [10, 20], [], (1, 2), "abc", "", 0, 7, 1.5, True, False, None, object(),
+             _Shelf({"a": 2}), _Shelf({})]
+    for node in nodes:
+        for part in ("a", "b", 0, 1, 5, -1, "0", None, 1.5):
+            assert outcome(step, node, part) == outcome(original, node, part), (node, part)
