@@ -23,6 +23,7 @@ from mockserver.engines.routing import (
     parse_condition,
     reads_budget,
     route,
+    trace_key,
     validate_policy,
 )
 from modelux_spec.vocabulary import POLICIES, RULE_PATTERN
@@ -579,6 +580,22 @@ def test_a_memo_of_custom_rules_tells_apart_what_their_conditions_read(config, d
     memo: dict = {}
     for req in data.draw(st.lists(alike, min_size=2, max_size=12), label="requests"):
         assert route("custom_rules", config, req, resolve, memo=memo) == route("custom_rules", config, req, resolve)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_requests_of_one_trace_key_get_one_trace(policy, data):
+    """The seeded world reuses what routing made of a request for every later one of the same trace key."""
+    config = data.draw(POLICY_CONFIGS[policy], label="config")
+    memo: dict = {}
+    seen: dict[tuple, dict] = {}
+    for req in data.draw(st.lists(requests, min_size=1, max_size=8), label="requests"):
+        key = trace_key(policy, config, req, resolve, memo)
+        trace = route(policy, config, req, resolve).trace()
+        if key is not None:
+            assert seen.setdefault(key, trace) == trace
+        assert (key is None) == (policy in ("round_robin", "ab_test")) or policy == "custom_rules"
 
 
 def test_reads_budget_where_a_rule_compares_the_budget():

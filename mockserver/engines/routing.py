@@ -696,6 +696,34 @@ def _memo_key(memo: dict, policy: str, config: Config, tokens: int) -> tuple | N
     return policy, id(config), tokens
 
 
+def trace_key(policy: str, config: Config, request: RouteRequest, resolve: Resolver, memo: dict,
+              depth: int = 0) -> tuple | None:
+    """A key that is equal for requests `route(..., memo=memo)` gives the same trace (policy, selected
+    model and provider, steps) while `resolve` answers the same: what `memo` keeps a policy's pick by
+    (`_memo_key`), or for custom rules the key of the rule that applies (`_rules_key`) with the key of
+    the config it routes via. None for the policies whose choice hashes the request, and where
+    routing raises. For callers of `route` with a memo (see there), to reuse what it said.
+    """
+    if depth > MAX_DEPTH:
+        return None
+    if policy == "custom_rules":
+        key = _rules_key(memo, config, request)
+        if key is None:
+            return None
+        found = memo.get(key)
+        if found is None:
+            try:
+                found = memo[key] = _rules_outcome(config, request)
+            except RoutingError:
+                return None
+        target = resolve(found[0])
+        inner = trace_key(*target, request, resolve, memo, depth + 1) if target is not None else None
+        return None if inner is None else (key, inner)
+    given = request.input_tokens
+    tokens = max(0, given) if given is not None else estimate_tokens(request.messages)
+    return _memo_key(memo, policy, config, tokens)
+
+
 _POLICIES: dict[str, Callable[[Config, _Ctx], _Pick]] = {
     "single": _single,
     "round_robin": _round_robin,
