@@ -698,11 +698,12 @@ def _memo_key(memo: dict, policy: str, config: Config, tokens: int) -> tuple | N
 
 def trace_key(policy: str, config: Config, request: RouteRequest, resolve: Resolver, memo: dict,
               depth: int = 0) -> tuple | None:
-    """A key that is equal for requests `route(..., memo=memo)` gives the same trace (policy, selected
-    model and provider, steps) while `resolve` answers the same: what `memo` keeps a policy's pick by
-    (`_memo_key`), or for custom rules the key of the rule that applies (`_rules_key`) with the key of
-    the config it routes via. None for the policies whose choice hashes the request, and where
-    routing raises. For callers of `route` with a memo (see there), to reuse what it said.
+    """A key shared only by requests that `route(..., memo=memo)` gives the same trace (policy,
+    selected model and provider, steps) while `resolve` answers the same: what `memo` keeps a
+    policy's pick by (`_memo_key`), or for custom rules the key of the rule that applies
+    (`_rules_key`) with the key of the config it routes via. None for the policies whose choice
+    hashes the request (round_robin, ab_test), and where no custom rule applies. For callers of
+    `route` with a memo (see there), to reuse what it made of an earlier request.
     """
     if depth > MAX_DEPTH:
         return None
