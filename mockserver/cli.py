@@ -21,7 +21,7 @@ from .clock import UTC, VirtualClock, parse_iso
 from .frontend.latency import Latency
 from .ids import IdFactory
 from .frontend.ratelimit import parse_rate
-from .server import SERVERS
+from .server import SERVERS, PortTaken, claim_port
 from .server import serve as serve_app
 from .services import MockConfig, Services
 
@@ -166,6 +166,10 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
     # The world is built here without its background workers: they start where requests are served
     # (granian forks a worker process that inherits the world).
     config.start_workers = False
+    try:  # before the world is built: a taken port is told at once, not after a boot
+        claim = claim_port(host, port)
+    except PortTaken as exc:
+        raise click.ClickException(exc.strerror)
     services = build_services(config, empty=empty)
     if resumed:  # new ids must not repeat those the earlier runs handed out
         services.world.ids = IdFactory()
@@ -220,7 +224,7 @@ def serve(host, port, token, seed, empty, fixtures, anchor, scale, proxy_unreach
 
     kit = app.extensions["modelux.frontend"]
     serve_app(app, host=host, port=port, threads=threads, server=server_name, verbose=verbose, on_start=start,
-              on_stop=stop, may_wait=kit.may_delay)
+              on_stop=stop, may_wait=kit.may_delay, claim=claim)
 
 
 @main.command()

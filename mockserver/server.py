@@ -11,15 +11,27 @@ worker only: the world lives in memory.
 waitress (pure Python, `threads` threads in this process) serves where forking is not the start method (macOS,
 Windows) or when asked for (`--server waitress`). The contract suite embeds the mock in-process with waitress too
 (`mockserver.testing.serve_pooled_in_thread`), tests mostly with werkzeug's threaded server (`serve_in_thread`).
+
+granian binds its port with SO_REUSEPORT: on a port another process holds that way it would share the
+connections rather than fail. So the port is claimed first, the plain way, before the world is built
+(`claim_port`), and held until the server binds it: a taken port is an error at once. And granian's worker
+ends when this process does, however it ends (`_end_with_parent`): killed with SIGKILL, this process would
+otherwise leave an orphaned worker answering from its old world on the port, beside the next mock started there.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import importlib.util
 import logging
 import multiprocessing
 import multiprocessing.util
+import os
 import signal
+import socket
+import threading
+import time
 from typing import Any, Callable
 
 from .bridge import RsgiBridge
@@ -39,13 +51,44 @@ def choose(server: str) -> str:
     return server
 
 
+class PortTaken(OSError):
+    """The port to serve on is taken."""
+
+
+def claim_port(host: str, port: int) -> socket.socket | None:
+    """Bind `host`:`port` as most servers do (SO_REUSEADDR, so connections of an earlier run still in TIME_WAIT
+    do not count, but no SO_REUSEPORT) and hold it until `serve` lets the server bind it; None for port 0.
+    Raises PortTaken when anything listens there, or holds it, whether or not with SO_REUSEPORT."""
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise PortTaken(errno.EADDRNOTAVAIL, f"cannot listen on {host}: {exc.strerror}") from None
+    claim = socket.socket(family, kind, proto)
+    try:
+        claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        claim.bind(address)
+    except OSError as exc:
+        claim.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(exc.errno, f"port {port} on {host} is in use: another server (an earlier mock, maybe) "
+                                       "is listening there; stop it or choose another --port") from None
+        raise PortTaken(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return claim
+
+
 def serve(app: Any, *, host: str, port: int, threads: int, server: str = "auto", verbose: bool = False,
           on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None,
-          may_wait: Callable[[dict[str, Any]], bool] = lambda environ: True) -> None:
+          may_wait: Callable[[dict[str, Any]], bool] = lambda environ: True,
+          claim: socket.socket | None = None) -> None:
     """Serve `app` until interrupted. `on_start` runs where requests are served, before the first one. Under
     granian, requests for which `may_wait(environ)` is true (they may sleep) are answered on a pool of `threads`
-    threads, the others inline on one thread."""
+    threads, the others inline on one thread. `claim`: the port's socket from `claim_port`, let go just before
+    the server binds the port."""
     chosen = choose(server)
+    if claim is not None:
+        claim.close()
     if chosen == "granian":
         _serve_granian(RsgiBridge(app, may_wait, threads), host=host, port=port, verbose=verbose, on_start=on_start,
                        on_stop=on_stop)
@@ -80,8 +123,11 @@ def _serve_granian(bridge: RsgiBridge, *, host: str, port: int, verbose: bool,
     from granian.log import LogLevels
     from granian.server import Server
 
+    parent = os.getpid()
+
     def load(_target: str) -> Any:
         # Runs in the forked worker, where requests are served.
+        _end_with_parent(parent)
         if on_start:
             on_start()
         # The worker is a multiprocessing child: it ends with os._exit, which skips atexit, after running
@@ -105,3 +151,26 @@ def _serve_granian(bridge: RsgiBridge, *, host: str, port: int, verbose: bool,
     )
     logging.getLogger("granian").setLevel(logging.INFO if verbose else logging.WARNING)
     granian.serve(target_loader=load)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with_parent(parent: int) -> None:
+    """In granian's worker: SIGTERM (granian's own graceful stop: finalizers run, the state file is written) as
+    soon as `parent`, the process that forked it, is gone, however it ended. Linux says so at once
+    (PR_SET_PDEATHSIG); elsewhere a thread looks once a second."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        told = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no prctl here
+        told = False
+    if not told:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)  # how often to look, not a wait for something: no deadline applies
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="modelux-parent-watch", daemon=True).start()
+    elif os.getppid() != parent:  # gone before the request to be told took effect
+        os.kill(os.getpid(), signal.SIGTERM)

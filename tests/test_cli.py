@@ -149,3 +149,69 @@ def _backlog_has_connection(listener) -> bool:
 
     readable, _, _ = select.select([listener], [], [], 0)
     return bool(readable)
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuse-port"])
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_taken_port_is_an_error_before_the_world_is_built(server, reuse_port):
+    """Whatever holds the port (granian itself binds with SO_REUSEPORT, which would let a second server share
+    it), serve says so and exits 1 at once, without a traceback, before it builds or announces a world; the
+    holder keeps the port."""
+    import socket
+
+    holder = socket.socket()
+    if reuse_port:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(8)
+    port = holder.getsockname()[1]
+    try:
+        result = subprocess.run([sys.executable, "-m", "mockserver.cli", "serve", "--server", server, "--port",
+                                 str(port), "--token", TOKEN], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is in use: another server (an earlier "
+                                         "mock, maybe) is listening there; stop it or choose another --port")
+        assert result.stdout == ""  # no world announced
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # still the holder's
+        accepted, _ = holder.accept()
+        accepted.close()
+    finally:
+        holder.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie nobody reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not granian_available(), reason="granian forks a worker only where it runs")
+def test_granians_worker_ends_when_the_server_process_is_killed():
+    """SIGKILL on the process a user started (an IDE's stop button, the OOM killer) takes its worker with it: no
+    orphan goes on answering from the old world on the port, which a new mock then binds alone."""
+    import socket
+
+    process, url = start("--server", "granian", "--empty")
+    try:
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as children:
+            workers = [int(pid) for pid in children.read().split()]
+        assert len(workers) == 1
+        process.kill()
+        process.wait(timeout=20)
+        deadline = time.monotonic() + 20
+        while _alive(workers[0]):
+            assert time.monotonic() < deadline, "granian's worker outlived the server process"
+            time.sleep(0.05)
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/openapi.json", timeout=2)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", port))  # nothing holds it any more, not even with SO_REUSEPORT
+        probe.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
