@@ -56,7 +56,7 @@ def run_handlers(n: int) -> float:
     def call(op: str, body=None, query=None):
         with services.world.lock:
             return handlers[op](Call(world=services.world, org=services.org, actor=actor, body=body,
-                                     query=query or {}, services=services))
+                                     query=query or {}, runtime=services))
 
     start = time.perf_counter()
     for i in range(n):
